@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian machine (with Node.js and root) to the point where `npx eci dev` and `npm test`
+# run: Debian packages the project uses, then the npm dependencies, which include the pinned Node.js 24
+# runtime (the `node` package) that bin/eci and the npm scripts run on. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL: the shared store, and the store contract tests run against a real server.
+packages=(postgresql)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests start their own clusters; the packaged one is not needed.
+  if command -v pg_ctlcluster >/dev/null; then
+    for c in $(pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}'); do pg_ctlcluster "${c%/*}" "${c#*/}" stop 2>/dev/null || true; done
+  fi
+fi
+
+if [ ! -x node_modules/node/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+echo "setup: done ($(node_modules/node/bin/node --version))"

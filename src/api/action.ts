@@ -1,0 +1,46 @@
+// What an API action is: one file per action under src/api/actions/<product>/, named as on the wire.
+// Each declares its parameter schema, whether it mutates, and a handler. The pipeline in
+// src/api/handler.ts authenticates, parses, runs mutating handlers inside one store transaction
+// (with ClientToken idempotency and DryRun handled there), and wraps the result in the envelope.
+
+import type { ServerConfig } from '../core/config.ts';
+import type { RandomBytes } from '../core/ids.ts';
+import type { Fields, InferFields } from '../core/params.ts';
+import type { Store, Tx } from '../store/store.ts';
+
+export const PRODUCTS = {
+  eci: { version: '2018-08-08', title: 'Eci' },
+  vpc: { version: '2016-04-28', title: 'Vpc' },
+  ecs: { version: '2014-05-26', title: 'Ecs' },
+} as const;
+export type Product = keyof typeof PRODUCTS;
+
+export interface ActionContext {
+  readonly account: string;
+  readonly requestId: string;
+  readonly now: Date;
+  /** RFC 3339 UTC, second precision, as the reference prints times. */
+  readonly nowText: string;
+  readonly config: ServerConfig;
+  readonly random: RandomBytes;
+  /** The transaction of a mutating action; the store itself (reads) otherwise. */
+  readonly tx: Tx;
+  readonly store: Store;
+}
+
+export interface ActionDef<F extends Fields = Fields> {
+  readonly product: Product;
+  readonly name: string;
+  readonly params: F;
+  /** Mutating actions run in one transaction, honour ClientToken and DryRun. */
+  readonly mutating: boolean;
+  readonly summary: string;
+  handler(ctx: ActionContext, params: InferFields<F>): Promise<Record<string, unknown>>;
+}
+
+export function defineAction<const F extends Fields>(def: ActionDef<F>): ActionDef<F> {
+  return def;
+}
+
+/** Every action, however typed, as the registry holds it. */
+export type AnyAction = ActionDef<any>;

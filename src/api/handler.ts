@@ -1,0 +1,183 @@
+// The request pipeline, independent of the HTTP server so tests can drive it in-process:
+// parse → resolve action → authenticate (signature, skew, nonce) → parse parameters → run the
+// handler (mutating ones inside one transaction with ClientToken/DryRun) → envelope.
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { ServerConfig } from '../core/config.ts';
+import { ApiError, invalid } from '../core/errors.ts';
+import { newRequestId, type RandomBytes } from '../core/ids.ts';
+import { parseParams } from '../core/params.ts';
+import { rfc3339 } from '../core/time.ts';
+import type { Store } from '../store/store.ts';
+import { PRODUCTS, type ActionContext, type AnyAction, type Product } from './action.ts';
+import { errorResponse } from './envelope.ts';
+import { readCredentials } from './signature.ts';
+
+export interface WireRequest {
+  readonly method: string;
+  /** Path and query, as on the request line. */
+  readonly url: string;
+  /** Lower-case header names. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer;
+}
+
+export interface WireResponse {
+  readonly status: number;
+  readonly body: string;
+}
+
+export interface ApiDeps {
+  readonly store: Store;
+  readonly config: ServerConfig;
+  readonly actions: readonly AnyAction[];
+  /** Names of the reference's actions that OpenECI does not implement, per product. */
+  readonly unsupported?: Readonly<Partial<Record<Product, readonly string[]>>>;
+  readonly clock?: () => Date;
+  readonly random?: RandomBytes;
+}
+
+/** Parameters that carry the protocol, not the action; excluded from the ClientToken fingerprint. */
+const PROTOCOL_PARAMS = new Set([
+  'Action', 'Version', 'Format', 'AccessKeyId', 'SignatureMethod', 'SignatureVersion', 'SignatureNonce',
+  'SignatureType', 'Timestamp', 'Signature', 'SecurityToken', 'ClientToken', 'RegionId', 'DryRun',
+  'OwnerId', 'OwnerAccount', 'ResourceOwnerId', 'ResourceOwnerAccount',
+]);
+
+function decode(s: string, plusIsSpace: boolean): string {
+  try {
+    return decodeURIComponent(plusIsSpace ? s.replace(/\+/g, ' ') : s);
+  } catch {
+    throw invalid('InvalidParameter', `The request contains a malformed percent-encoding: "${s.slice(0, 64)}".`);
+  }
+}
+
+function parsePairs(text: string, plusIsSpace: boolean): [string, string][] {
+  if (!text) return [];
+  const out: [string, string][] = [];
+  for (const part of text.split('&')) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    const k = decode(eq < 0 ? part : part.slice(0, eq), plusIsSpace);
+    const v = eq < 0 ? '' : decode(part.slice(eq + 1), plusIsSpace);
+    out.push([k, v]);
+  }
+  return out;
+}
+
+function header(h: WireRequest['headers'], name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<WireResponse> {
+  const clock = deps.clock ?? (() => new Date());
+  const random = deps.random ?? ((n: number) => randomBytes(n));
+  const byKey = new Map<string, AnyAction>();
+  for (const a of deps.actions) byKey.set(`${PRODUCTS[a.product].version}/${a.name}`, a);
+  const versions = new Map<string, Product>(Object.entries(PRODUCTS).map(([p, v]) => [v.version, p as Product]));
+  const regions = new Set(deps.config.regions.map((r) => r.regionId));
+
+  return async function handle(req: WireRequest): Promise<WireResponse> {
+    const requestId = newRequestId(random);
+    const hostId = header(req.headers, 'host') ?? 'openeci';
+    try {
+      const body = await run(req, requestId);
+      return { status: 200, body: JSON.stringify(body) };
+    } catch (e) {
+      if (!(e instanceof ApiError)) console.error(`[${requestId}]`, e);
+      const { status, body } = errorResponse(e, requestId, hostId, deps.config.debug);
+      return { status, body: JSON.stringify(body) };
+    }
+  };
+
+  async function run(req: WireRequest, requestId: string): Promise<Record<string, unknown>> {
+    const method = req.method.toUpperCase();
+    if (method !== 'GET' && method !== 'POST')
+      throw new ApiError('InvalidInput', 'UnsupportedHTTPMethod', `The HTTP method ${method} is not supported; use GET or POST.`);
+    const q = req.url.indexOf('?');
+    const path = q < 0 ? req.url : req.url.slice(0, q);
+    if (path !== '/') throw new ApiError('NotFound', 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.');
+    const query = parsePairs(q < 0 ? '' : req.url.slice(q + 1), false);
+    const contentType = header(req.headers, 'content-type') ?? '';
+    const form = contentType.startsWith('application/x-www-form-urlencoded') ? parsePairs(req.body.toString('utf8'), true) : [];
+    const params = new Map<string, string>([...query, ...form]);
+
+    const actionName = header(req.headers, 'x-acs-action') ?? params.get('Action');
+    const version = header(req.headers, 'x-acs-version') ?? params.get('Version');
+    if (!actionName) throw invalid('MissingParameter', 'The input parameter "Action" that is mandatory for processing this request is not supplied.');
+    if (!version) throw invalid('MissingParameter', 'The input parameter "Version" that is mandatory for processing this request is not supplied.');
+    const product = versions.get(version);
+    if (!product) throw new ApiError('InvalidInput', 'InvalidVersion', `Specified parameter Version "${version}" is not valid.`);
+    const action = byKey.get(`${version}/${actionName}`);
+    if (!action) {
+      if (deps.unsupported?.[product]?.includes(actionName))
+        throw invalid('UnsupportedOperation', `The action ${actionName} of ${PRODUCTS[product].title} ${version} is not implemented by OpenECI.`);
+      throw new ApiError('NotFound', 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.');
+    }
+
+    // Authentication: signature, then the time window, then the nonce (recorded only for a valid signature).
+    const creds = readCredentials({ method, query, form, headers: req.headers, body: req.body });
+    const key = await deps.store.getAccessKey(creds.accessKeyId);
+    if (!key) throw new ApiError('NotFound', 'InvalidAccessKeyId.NotFound', 'Specified access key is not found.');
+    if (!creds.verify(key.accessKeySecret))
+      throw new ApiError('Unauthenticated', 'SignatureDoesNotMatch', 'Specified signature is not matched with our calculation.', 403);
+    const now = clock();
+    const window = deps.config.signatureWindowMs;
+    if (Math.abs(now.getTime() - creds.timestampMs) > window)
+      throw invalid('InvalidTimeStamp.Expired', 'Specified time stamp or date value is expired.');
+    if (!(await deps.store.useNonce(`${key.accessKeyId}/${creds.nonce}`, now.getTime(), 2 * window)))
+      throw invalid('SignatureNonceUsed', 'Specified signature nonce was used already.');
+
+    const regionId = params.get('RegionId');
+    if (regionId !== undefined && regionId !== '' && !regions.has(regionId))
+      throw new ApiError('NotFound', 'InvalidRegionId.NotFound', `The specified RegionId "${regionId}" does not exist.`);
+
+    const typed: any = parseParams(action.params, params);
+    const base = {
+      account: key.account,
+      requestId,
+      now,
+      nowText: rfc3339(now),
+      config: deps.config,
+      random,
+      store: deps.store,
+    };
+    if (!action.mutating) {
+      const result = await action.handler({ ...base, tx: deps.store }, typed);
+      return { RequestId: requestId, ...result };
+    }
+
+    const token = params.get('ClientToken');
+    if (token !== undefined && (token.length > 64 || !/^[\x20-\x7e]*$/.test(token)))
+      throw invalid('InvalidClientToken.Malformed', 'The specified ClientToken is malformed: at most 64 ASCII characters.');
+    const dryRun = params.get('DryRun')?.toLowerCase() === 'true';
+    const fingerprint = fingerprintOf(action.name, params);
+    const result = await deps.store.tx(async (tx) => {
+      if (token && !dryRun) {
+        const seen = await tx.getIdempotency(key.account, action.name, token);
+        if (seen) {
+          if (seen.paramsHash !== fingerprint)
+            throw invalid('IdempotentParameterMismatch', 'The request uses the same client token as a previous, but non-identical request.');
+          return JSON.parse(seen.response) as Record<string, unknown>;
+        }
+      }
+      const ctx: ActionContext = { ...base, tx };
+      const out = await action.handler(ctx, typed);
+      // DryRun: every check passed; throwing rolls the transaction back so nothing is written.
+      if (dryRun) throw invalid('DryRunOperation', 'Request validation has been passed with DryRun flag set.');
+      if (token) await tx.putIdempotency(key.account, action.name, token, { paramsHash: fingerprint, response: JSON.stringify(out) }, base.nowText);
+      return out;
+    }, `account:${key.account}`);
+    return { RequestId: requestId, ...result };
+  }
+}
+
+function fingerprintOf(action: string, params: ReadonlyMap<string, string>): string {
+  const h = createHash('sha256').update(action);
+  for (const k of [...params.keys()].sort()) {
+    if (PROTOCOL_PARAMS.has(k)) continue;
+    h.update('\0' + k + '\0' + params.get(k));
+  }
+  return h.digest('hex');
+}

@@ -1,0 +1,116 @@
+// `eci server`, `eci dev` and `eci keys`: the long-running processes and store administration.
+
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CONFIG, type ServerConfig } from '../core/config.ts';
+import { createAccessKey } from '../controllers/seed.ts';
+import { openStore } from '../store/sql-store.ts';
+import { startServer } from '../cmd/server.ts';
+import { DEFAULT_STATE_DIR, type DevFile } from './config.ts';
+
+function serverConfig(env: NodeJS.ProcessEnv, file?: string): ServerConfig {
+  const path = file ?? env.ECI_CONFIG;
+  const fromFile = path ? (JSON.parse(readFileSync(path, 'utf8')) as Partial<ServerConfig>) : {};
+  return Object.freeze({
+    ...DEFAULT_CONFIG,
+    ...fromFile,
+    quotas: Object.freeze({ ...DEFAULT_CONFIG.quotas, ...fromFile.quotas }),
+    debug: env.ECI_DEBUG === '1' || (fromFile.debug ?? DEFAULT_CONFIG.debug),
+  });
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      stop().then(() => process.exit(0), () => process.exit(1));
+    });
+}
+
+export async function runServer(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: env.ECI_PORT ?? '8880' },
+      host: { type: 'string', default: '127.0.0.1' },
+      store: { type: 'string', default: env.ECI_STORE },
+      'state-dir': { type: 'string', default: env.ECI_STATE_DIR ?? DEFAULT_STATE_DIR },
+      config: { type: 'string' },
+    },
+  });
+  const stateDir = resolve(values['state-dir']!);
+  mkdirSync(stateDir, { recursive: true });
+  const storeUrl = values.store ?? join(stateDir, 'eci.db');
+  const server = await startServer({ storeUrl, port: Number(values.port), host: values.host, config: serverConfig(env, values.config) });
+  console.log(`eci server listening on ${values.host}:${server.port} (store: ${storeUrl.replace(/\/\/[^@]*@/, '//…@')})`);
+  onSignals(() => server.close());
+  return new Promise<number>(() => undefined);
+}
+
+export async function runDev(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: env.ECI_PORT ?? '8880' },
+      'state-dir': { type: 'string', default: env.ECI_STATE_DIR ?? DEFAULT_STATE_DIR },
+      config: { type: 'string' },
+    },
+  });
+  const stateDir = resolve(values['state-dir']!);
+  mkdirSync(stateDir, { recursive: true });
+  const config = serverConfig(env, values.config);
+  const server = await startServer({ storeUrl: join(stateDir, 'eci.db'), port: Number(values.port), config });
+  const devPath = join(stateDir, 'dev.json');
+  let dev: DevFile | undefined = existsSync(devPath) ? (JSON.parse(readFileSync(devPath, 'utf8')) as DevFile) : undefined;
+  const known = dev && (await server.store.getAccessKey(dev.accessKeyId));
+  const key = known ?? (await createAccessKey(server.store, 'dev'));
+  dev = { endpoint: `127.0.0.1:${server.port}`, accessKeyId: key.accessKeyId, accessKeySecret: key.accessKeySecret, regionId: config.regions[0].regionId };
+  writeFileSync(devPath, JSON.stringify(dev, null, 2) + '\n', { mode: 0o600 });
+  console.log(`OpenECI dev is up on http://${dev.endpoint} (region ${dev.regionId}).
+Credentials are in ${devPath}; the eci CLI picks them up from there.
+
+Try:
+  npx eci eci DescribeRegions
+  npx eci vpc CreateVpc --CidrBlock 192.168.0.0/16
+  npx eci vpc AllocateEipAddress --Bandwidth 5
+
+Or point an official SDK at endpoint "${dev.endpoint}" with protocol "http" and the keys above.
+Stop with Ctrl-C.`);
+  onSignals(() => server.close());
+  return new Promise<number>(() => undefined);
+}
+
+export async function runKeys(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      account: { type: 'string' },
+      store: { type: 'string', default: env.ECI_STORE },
+      'state-dir': { type: 'string', default: env.ECI_STATE_DIR ?? DEFAULT_STATE_DIR },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const storeUrl = values.store ?? join(resolve(values['state-dir']!), 'eci.db');
+  const store = await openStore(storeUrl);
+  try {
+    if (positionals[0] === 'create') {
+      if (!values.account) throw new Error('eci keys create needs --account NAME');
+      const key = await createAccessKey(store, values.account);
+      console.log(values.json ? JSON.stringify(key) : `AccessKeyId:     ${key.accessKeyId}\nAccessKeySecret: ${key.accessKeySecret}\nAccount:         ${key.account}`);
+      return 0;
+    }
+    if (positionals[0] === 'ls' || positionals[0] === undefined) {
+      const keys = await store.listAccessKeys();
+      if (values.json) console.log(JSON.stringify(keys.map((k) => ({ accessKeyId: k.accessKeyId, account: k.account }))));
+      else for (const k of keys) console.log(`${k.accessKeyId}\t${k.account}`);
+      return 0;
+    }
+    throw new Error(`unknown keys subcommand "${positionals[0]}" (create, ls)`);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,17 @@
+// The part of a SQL database the store uses: parameterised queries on one connection, and a
+// transaction. SQL is written once with `?` placeholders; each driver adapts it to its dialect.
+
+export type Row = Record<string, unknown>;
+
+export interface SqlConn {
+  query(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs a statement; returns the number of rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+export interface SqlDriver extends SqlConn {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs fn in one transaction; a lock key serialises transactions sharing it (see Store.tx). */
+  transaction<T>(fn: (conn: SqlConn) => Promise<T>, lockKey?: string): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,69 @@
+// Versioned schema migrations. Each version is applied once, in order, inside a transaction, and
+// recorded in schema_migrations. Never edit a released version: add a new one.
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: (d: 'sqlite' | 'postgres') => string;
+}
+
+const serial = (d: 'sqlite' | 'postgres') => (d === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY');
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'resources, ipam, idempotency, events, nonces, access keys',
+    sql: (d) => `
+      CREATE TABLE resources (
+        seq ${serial(d)},
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL UNIQUE,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        parent TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        data TEXT NOT NULL
+      );
+      CREATE INDEX resources_by_account ON resources (kind, account, seq);
+      CREATE INDEX resources_by_parent ON resources (parent, kind);
+      CREATE TABLE ip_allocations (
+        scope TEXT NOT NULL,
+        ip BIGINT NOT NULL,
+        owner TEXT NOT NULL,
+        PRIMARY KEY (scope, ip)
+      );
+      CREATE TABLE idempotency (
+        account TEXT NOT NULL,
+        action TEXT NOT NULL,
+        token TEXT NOT NULL,
+        params_hash TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (account, action, token)
+      );
+      CREATE TABLE events (
+        seq ${serial(d)},
+        resource_id TEXT NOT NULL,
+        account TEXT NOT NULL,
+        type TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        message TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_ts TEXT NOT NULL,
+        last_ts TEXT NOT NULL
+      );
+      CREATE INDEX events_by_resource ON events (resource_id, seq);
+      CREATE TABLE nonces (
+        nonce TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE TABLE access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        access_key_secret TEXT NOT NULL,
+        account TEXT NOT NULL
+      );`,
+  },
+];

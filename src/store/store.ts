@@ -1,0 +1,114 @@
+// The Store port: everything the control plane persists. Two implementations share one SQL core
+// (src/store/sql-store.ts) over a small Driver: node:sqlite (the default, one process) and PostgreSQL
+// (several servers). The contract tests in test/store.contract.test.ts run against both.
+//
+// Contracts:
+// - `tx(fn)` runs fn atomically. On SQLite transactions are serialised in-process; on PostgreSQL each
+//   runs in its own transaction, and the optional lock key serialises transactions that share it across
+//   every server (an advisory lock), for check-then-act rules such as quotas.
+// - `fn` may be retried by the implementation on a serialisation failure, so it must not have effects
+//   outside the Tx.
+// - Rows are versioned: `update` fails with a Conflict when the row changed since it was read.
+// - IP allocation is unique per scope by a primary key, so an address is never handed out twice, even
+//   across servers, restarts or a kill -9.
+
+export interface Resource<D = Record<string, unknown>> {
+  readonly kind: string;
+  readonly id: string;
+  readonly account: string;
+  readonly region: string;
+  /** Indexed copies of fields that list filters use. */
+  name: string;
+  status: string;
+  /** The owning resource (the VPC of a vSwitch, the NAT gateway of an entry), or ''. */
+  parent: string;
+  readonly createdAt: string;
+  /** Insertion order; the paging cursor. */
+  readonly seq: number;
+  version: number;
+  data: D;
+}
+
+export type NewResource<D> = Omit<Resource<D>, 'seq' | 'version'>;
+
+export interface ListQuery {
+  kind: string;
+  account?: string;
+  region?: string;
+  ids?: readonly string[];
+  name?: string;
+  status?: string;
+  parent?: string;
+  /** Return rows with seq greater than this (keyset paging). */
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface StoredEvent {
+  readonly resourceId: string;
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+  readonly count: number;
+  readonly firstTimestamp: string;
+  readonly lastTimestamp: string;
+  readonly seq: number;
+}
+
+export interface IdempotencyRecord {
+  readonly paramsHash: string;
+  readonly response: string;
+}
+
+export interface AccessKey {
+  readonly accessKeyId: string;
+  readonly accessKeySecret: string;
+  readonly account: string;
+}
+
+export interface IpRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+export interface Tx {
+  get<D = Record<string, unknown>>(kind: string, id: string): Promise<Resource<D> | undefined>;
+  list<D = Record<string, unknown>>(q: ListQuery): Promise<Resource<D>[]>;
+  count(q: ListQuery): Promise<number>;
+  insert<D>(r: NewResource<D>): Promise<Resource<D>>;
+  /** Writes r if its version is still the stored one; bumps the version. Throws Conflict otherwise. */
+  update<D>(r: Resource<D>): Promise<Resource<D>>;
+  /** Deleting what is already gone succeeds. */
+  delete(kind: string, id: string): Promise<void>;
+
+  /**
+   * Takes the lowest free address of `ranges` in `scope` (a vSwitch or an EIP pool) for `owner`, or
+   * exactly `wanted` when given. Returns undefined when none is free (or `wanted` is taken).
+   */
+  allocateIp(scope: string, ranges: readonly IpRange[], owner: string, wanted?: number): Promise<number | undefined>;
+  releaseIp(scope: string, ip: number): Promise<void>;
+  countIps(scope: string): Promise<number>;
+  ipOwner(scope: string, ip: number): Promise<string | undefined>;
+
+  getIdempotency(account: string, action: string, token: string): Promise<IdempotencyRecord | undefined>;
+  putIdempotency(account: string, action: string, token: string, rec: IdempotencyRecord, now: string): Promise<void>;
+
+  /** Records an event, or bumps the count of the last one with the same reason and message. */
+  addEvent(account: string, e: Omit<StoredEvent, 'count' | 'seq' | 'firstTimestamp' | 'lastTimestamp'>, now: string): Promise<void>;
+  listEvents(resourceIds: readonly string[], afterSeq?: number, limit?: number): Promise<StoredEvent[]>;
+  deleteEvents(resourceId: string): Promise<void>;
+}
+
+export interface Store extends Tx {
+  readonly dialect: 'sqlite' | 'postgres';
+  tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string): Promise<T>;
+
+  /** Records a signature nonce; false when it was already used. Expired nonces are purged. */
+  useNonce(nonce: string, nowMs: number, ttlMs: number): Promise<boolean>;
+
+  getAccessKey(accessKeyId: string): Promise<AccessKey | undefined>;
+  putAccessKey(k: AccessKey): Promise<void>;
+  listAccessKeys(): Promise<AccessKey[]>;
+
+  close(): Promise<void>;
+}

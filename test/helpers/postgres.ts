@@ -1,0 +1,68 @@
+// Starts a throw-away PostgreSQL cluster from Debian's packages (scripts/setup.sh installs them):
+// initdb into a temp dir owned by the postgres user, listening on a free loopback port. PostgreSQL
+// refuses to run as root, so the server runs as `postgres`; the URL uses trust auth on 127.0.0.1.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TestPostgres {
+  readonly url: string;
+  /** A fresh database on this cluster. */
+  createDatabase(name: string): string;
+  stop(): void;
+}
+
+function pgBin(): string {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) throw new Error('PostgreSQL is not installed: run scripts/setup.sh');
+  const version = readdirSync(base).sort((a, b) => Number(b) - Number(a))[0];
+  return join(base, version, 'bin');
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function uid(user: string): number {
+  return Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+}
+
+export async function startPostgres(): Promise<TestPostgres> {
+  const bin = pgBin();
+  const dir = mkdtempSync(join(tmpdir(), 'eci-pg-'));
+  const data = join(dir, 'data');
+  const pgUid = uid('postgres');
+  chownSync(dir, pgUid, pgUid);
+  const asPostgres = (cmd: string, args: string[]) => {
+    const r = spawnSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { encoding: 'utf8', cwd: dir });
+    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
+    return r.stdout;
+  };
+  asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const port = await freePort();
+  asPostgres('pg_ctl', [
+    '-D', data, '-l', join(dir, 'log'), '-w', '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start',
+  ]);
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  return {
+    url,
+    createDatabase(name) {
+      asPostgres('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', `CREATE DATABASE "${name}"`]);
+      return `postgres://postgres@127.0.0.1:${port}/${name}`;
+    },
+    stop() {
+      spawnSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'], { encoding: 'utf8' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
