@@ -180,3 +180,20 @@ export interface IpPoolData {
   CidrBlocks: { CidrBlock: string; CreationTime: string }[];
   Tags: Tag[];
 }
+
+/**
+ * A container group (instance). The ECI actions own its full shape (src/api/actions/eci); the fields
+ * here are the ones other products read or write: EIP association sets EipAllocationId/InternetIp.
+ */
+export interface ContainerGroupNetworkData {
+  ContainerGroupId: string;
+  ContainerGroupName: string;
+  VpcId: string;
+  VSwitchId: string;
+  SecurityGroupIds: string[];
+  IntranetIp: string;
+  /** The bound EIP's address, or ''. */
+  InternetIp: string;
+  /** The bound EIP, or ''. */
+  EipAllocationId: string;
+}
