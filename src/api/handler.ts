@@ -8,7 +8,7 @@ import { ApiError, invalid } from '../core/errors.ts';
 import { newRequestId, type RandomBytes } from '../core/ids.ts';
 import { parseParams } from '../core/params.ts';
 import { rfc3339 } from '../core/time.ts';
-import type { Store } from '../store/store.ts';
+import type { AccessKey, Store } from '../store/store.ts';
 import { PRODUCTS, type ActionContext, type AnyAction, type Product } from './action.ts';
 import { errorResponse } from './envelope.ts';
 import { readCredentials } from './signature.ts';
@@ -70,9 +70,46 @@ function header(h: WireRequest['headers'], name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * crypto.randomBytes in bulk: one call per few hundred request ids instead of one per id (a small
+ * randomBytes call costs microseconds of fixed overhead). Still the CSPRNG; bytes are never reused.
+ */
+function pooledRandom(poolSize = 4096): RandomBytes {
+  let pool = Buffer.alloc(0);
+  let used = 0;
+  return (n) => {
+    if (n > poolSize) return randomBytes(n);
+    if (used + n > pool.length) {
+      pool = randomBytes(poolSize);
+      used = 0;
+    }
+    const out = pool.subarray(used, used + n);
+    used += n;
+    return out;
+  };
+}
+
+/**
+ * How long a looked-up access key is trusted without asking the store again. Keys are created by
+ * `eci keys` in another process and never changed in place, so a hit stays right; unknown ids are
+ * not cached, so a new key works at once. A key removed from the store would keep working this long.
+ */
+const ACCESS_KEY_TTL_MS = 5_000;
+
 export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<WireResponse> {
   const clock = deps.clock ?? (() => new Date());
-  const random = deps.random ?? ((n: number) => randomBytes(n));
+  const random = deps.random ?? pooledRandom();
+  const keyCache = new Map<string, { key: AccessKey; until: number }>();
+  const accessKey = async (id: string, nowMs: number): Promise<AccessKey | undefined> => {
+    const hit = keyCache.get(id);
+    if (hit && hit.until > nowMs) return hit.key;
+    const key = await deps.store.getAccessKey(id);
+    if (key) {
+      if (keyCache.size >= 10_000) keyCache.clear();
+      keyCache.set(id, { key, until: nowMs + ACCESS_KEY_TTL_MS });
+    }
+    return key;
+  };
   const byKey = new Map<string, AnyAction>();
   for (const a of deps.actions) byKey.set(`${PRODUCTS[a.product].version}/${a.name}`, a);
   const versions = new Map<string, Product>(Object.entries(PRODUCTS).map(([p, v]) => [v.version, p as Product]));
@@ -103,8 +140,12 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     const form = contentType.startsWith('application/x-www-form-urlencoded') ? parsePairs(req.body.toString('utf8'), true) : [];
     const params = new Map<string, string>([...query, ...form]);
 
-    const actionName = header(req.headers, 'x-acs-action') ?? params.get('Action');
-    const version = header(req.headers, 'x-acs-version') ?? params.get('Version');
+    // The action must come from what the signature covers: V1 signs the parameters only, so its
+    // x-acs-* headers (pop-core and the SDK send them too) are ignored; V3 signs the headers it names,
+    // and readCredentials refuses an x-acs-action/x-acs-version it does not sign.
+    const v3 = header(req.headers, 'authorization')?.startsWith('ACS3-') ?? false;
+    const actionName = (v3 ? header(req.headers, 'x-acs-action') : undefined) ?? params.get('Action');
+    const version = (v3 ? header(req.headers, 'x-acs-version') : undefined) ?? params.get('Version');
     if (!actionName) throw invalid('MissingParameter', 'The input parameter "Action" that is mandatory for processing this request is not supplied.');
     if (!version) throw invalid('MissingParameter', 'The input parameter "Version" that is mandatory for processing this request is not supplied.');
     const product = versions.get(version);
@@ -118,15 +159,16 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
 
     // Authentication: signature, then the time window, then the nonce (recorded only for a valid signature).
     const creds = readCredentials({ method, query, form, headers: req.headers, body: req.body });
-    const key = await deps.store.getAccessKey(creds.accessKeyId);
+    const now = clock();
+    const key = await accessKey(creds.accessKeyId, now.getTime());
     if (!key) throw new ApiError('NotFound', 'InvalidAccessKeyId.NotFound', 'Specified access key is not found.');
     if (!creds.verify(key.accessKeySecret))
       throw new ApiError('Unauthenticated', 'SignatureDoesNotMatch', 'Specified signature is not matched with our calculation.', 403);
-    const now = clock();
     const window = deps.config.signatureWindowMs;
     if (Math.abs(now.getTime() - creds.timestampMs) > window)
       throw invalid('InvalidTimeStamp.Expired', 'Specified time stamp or date value is expired.');
-    if (!(await deps.store.useNonce(`${key.accessKeyId}/${creds.nonce}`, now.getTime(), 2 * window)))
+    // The nonce is remembered while its request could pass the time check: until timestamp + window.
+    if (!(await deps.store.useNonce(`${key.accessKeyId}/${creds.nonce}`, now.getTime(), creds.timestampMs + window - now.getTime())))
       throw invalid('SignatureNonceUsed', 'Specified signature nonce was used already.');
 
     const regionId = params.get('RegionId');

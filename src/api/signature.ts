@@ -100,6 +100,10 @@ function readV3(req: SignedRequest, authorization: string): Credentials {
   const signedHeaders = signedHeadersText.split(';').filter(Boolean);
   for (const required of ['host', 'x-acs-date', 'x-acs-signature-nonce'])
     if (!signedHeaders.includes(required)) throw invalid('IncompleteSignature', `The header "${required}" must be signed.`);
+  // These pick the action the request runs: unsigned, they could be changed on the way.
+  for (const selecting of ['x-acs-action', 'x-acs-version'])
+    if (header(req.headers, selecting) !== undefined && !signedHeaders.includes(selecting))
+      throw invalid('IncompleteSignature', `The header "${selecting}" must be signed.`);
   const nonce = header(req.headers, 'x-acs-signature-nonce');
   if (!nonce) throw invalid('MissingSignatureNonce', 'x-acs-signature-nonce is mandatory.');
   const timestampMs = parseTime(header(req.headers, 'x-acs-date'), 'x-acs-date');
@@ -116,7 +120,7 @@ function readV3(req: SignedRequest, authorization: string): Credentials {
   const payloadHash = createHash('sha256').update(req.body).digest('hex');
   const claimed = header(req.headers, 'x-acs-content-sha256');
   if (claimed !== undefined && claimed.toLowerCase() !== payloadHash)
-    throw new ApiError('Unauthenticated', 'SignatureDoesNotMatch', 'x-acs-content-sha256 does not match the request body.', 400);
+    throw new ApiError('Unauthenticated', 'SignatureDoesNotMatch', 'x-acs-content-sha256 does not match the request body.', 403);
   const canonicalRequest = [req.method.toUpperCase(), '/', canonicalQuery, canonicalHeaders, signedHeaders.join(';'), payloadHash].join('\n');
   const stringToSign = 'ACS3-HMAC-SHA256\n' + createHash('sha256').update(canonicalRequest).digest('hex');
   return {

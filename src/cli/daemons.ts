@@ -9,6 +9,16 @@ import { openStore } from '../store/sql-store.ts';
 import { startServer } from '../cmd/server.ts';
 import { DEFAULT_STATE_DIR, type DevFile } from './config.ts';
 
+export const DAEMON_HELP = `  eci dev [--port N] [--state-dir DIR] [--config FILE]
+                       run OpenECI all-in-one in the foreground (SQLite in DIR, default ./.eci; --port 0
+                       picks a free port); writes DIR/dev.json with the endpoint and a key, which eci reads
+  eci server [--port N] [--host H] [--store URL] [--state-dir DIR] [--config FILE]
+                       run the API server; URL is a SQLite file path (default DIR/eci.db) or postgres://…
+  eci keys create --account NAME [--store URL | --state-dir DIR] [--json]
+                       create an access key pair for an account (prints it once)
+  eci keys ls [--store URL | --state-dir DIR] [--json]
+                       list access key ids and their accounts`;
+
 function serverConfig(env: NodeJS.ProcessEnv, file?: string): ServerConfig {
   const path = file ?? env.ECI_CONFIG;
   const fromFile = path ? (JSON.parse(readFileSync(path, 'utf8')) as Partial<ServerConfig>) : {};
@@ -69,13 +79,18 @@ export async function runDev(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
   const key = known ?? (await createAccessKey(server.store, 'dev'));
   dev = { endpoint: `127.0.0.1:${server.port}`, accessKeyId: key.accessKeyId, accessKeySecret: key.accessKeySecret, regionId: config.regions[0].regionId };
   writeFileSync(devPath, JSON.stringify(dev, null, 2) + '\n', { mode: 0o600 });
-  console.log(`OpenECI dev is up on http://${dev.endpoint} (region ${dev.regionId}).
-Credentials are in ${devPath}; the eci CLI picks them up from there.
+  // The CLI finds ./.eci by itself; any other state dir must be named to it.
+  const hint = stateDir === resolve(DEFAULT_STATE_DIR) ? '' : ` --state-dir ${stateDir}`;
+  console.log(`eci dev listening on ${dev.endpoint} (pid ${process.pid}, state: ${stateDir})
+OpenECI dev is up on http://${dev.endpoint} (region ${dev.regionId}).
+Credentials are in ${devPath}; the eci CLI picks them up from there${hint ? ` with ${hint.trim()} (or ECI_STATE_DIR)` : ''}.
 
 Try:
-  npx eci eci DescribeRegions
-  npx eci vpc CreateVpc --CidrBlock 192.168.0.0/16
-  npx eci vpc AllocateEipAddress --Bandwidth 5
+  npx eci${hint} eci DescribeRegions
+  npx eci${hint} vpc ls
+  npx eci${hint} eip alloc --bandwidth 5
+  npx eci${hint} run web --image nginx:alpine --port 80 --eip
+  npx eci${hint} ps
 
 Or point an official SDK at endpoint "${dev.endpoint}" with protocol "http" and the keys above.
 Stop with Ctrl-C.`);

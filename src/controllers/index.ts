@@ -3,6 +3,7 @@
 
 import type { ServerConfig } from '../core/config.ts';
 import type { Store } from '../store/store.ts';
+import { eipController } from './eip.ts';
 
 export interface Controller {
   readonly name: string;
@@ -16,7 +17,9 @@ export interface ControllerDeps {
 }
 
 /** The controllers of the server, explicitly listed. */
-const CONTROLLER_FACTORIES: readonly ((deps: ControllerDeps) => Controller)[] = [];
+const CONTROLLER_FACTORIES: readonly ((deps: ControllerDeps) => Controller)[] = [
+  eipController,
+];
 
 export function startControllers(deps: ControllerDeps): { stop(): Promise<void> } {
   let stopped = false;

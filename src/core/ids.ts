@@ -24,6 +24,7 @@ export const ID_PREFIXES = {
   eni: 'eni',
   host: 'host',
   imageCache: 'imc',
+  securityGroupRule: 'sgr',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -112,6 +112,8 @@ export interface EipData {
   /** The container group that created this EIP with AutoCreateEip; it is released with that group. */
   AutoCreatedBy: string;
   Tags: Tag[];
+  /** As given to AllocateEipAddress (OpenECI has no resource groups; it is stored and echoed). */
+  ResourceGroupId?: string;
 }
 
 export interface NatGatewayData {
@@ -196,4 +198,198 @@ export interface ContainerGroupNetworkData {
   InternetIp: string;
   /** The bound EIP, or ''. */
   EipAllocationId: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Container groups: the full persisted spec, owned by the ECI actions (src/api/resources/container-group.ts
+// normalises requests into it). The host agent reads it to converge an instance, so every field is
+// explicit (defaults filled in) and nothing is left for the agent to guess.
+
+export type ContainerGroupStatus =
+  | 'Scheduling'
+  | 'ScheduleFailed'
+  | 'Pending'
+  | 'Running'
+  | 'Restarting'
+  | 'Updating'
+  | 'Terminating'
+  | 'Succeeded'
+  | 'Failed'
+  | 'Expired';
+
+export interface NameValue {
+  Name: string;
+  Value: string;
+}
+
+/** A probe: exactly one of Exec, HttpGet, TcpSocket is set; timings carry the Kubernetes defaults. */
+export interface ProbeSpec {
+  Exec?: { Command: string[] };
+  HttpGet?: { Path: string; Port: number; Scheme: 'HTTP' | 'HTTPS' };
+  TcpSocket?: { Port: number };
+  InitialDelaySeconds: number;
+  PeriodSeconds: number;
+  TimeoutSeconds: number;
+  SuccessThreshold: number;
+  FailureThreshold: number;
+}
+
+/** A postStart/preStop hook: exactly one of Exec, HttpGet, TcpSocket is set. */
+export interface LifecycleHandlerSpec {
+  Exec?: { Command: string[] };
+  HttpGet?: { Host: string; Path: string; Port: number; Scheme: 'HTTP' | 'HTTPS'; HttpHeaders: NameValue[] };
+  TcpSocket?: { Host: string; Port: number };
+}
+
+export interface ContainerPortSpec {
+  Port: number;
+  Protocol: 'TCP' | 'UDP';
+}
+
+export interface EnvVarSpec {
+  Key: string;
+  Value: string;
+  /** A downward-API field (`status.podIP`…) whose value replaces Value at start, or ''. */
+  FieldPath: string;
+}
+
+export interface VolumeMountSpec {
+  /** A volume declared in the group's Volumes. */
+  Name: string;
+  MountPath: string;
+  ReadOnly: boolean;
+  SubPath: string;
+  MountPropagation: 'None' | 'HostToContainer' | 'Bidirectional';
+}
+
+export interface ContainerSecuritySpec {
+  /** Linux capabilities added to the runtime's default set (names without CAP_). */
+  CapabilityAdds: string[];
+  ReadOnlyRootFilesystem: boolean;
+  /** Absent: the image's user / group. */
+  RunAsUser?: number;
+  RunAsGroup?: number;
+  RunAsNonRoot: boolean;
+}
+
+/** A container or an init container (init containers never carry probes or lifecycle hooks). */
+export interface ContainerSpec {
+  Name: string;
+  Image: string;
+  ImagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** vCPU; 0 = no limit of its own (it shares the group's). */
+  Cpu: number;
+  /** GiB; 0 = no limit of its own. */
+  Memory: number;
+  Gpu: number;
+  Commands: string[];
+  Args: string[];
+  /** '' = the image's working directory. */
+  WorkingDir: string;
+  Ports: ContainerPortSpec[];
+  EnvironmentVars: EnvVarSpec[];
+  EnvironmentVarHide: boolean;
+  VolumeMounts: VolumeMountSpec[];
+  ReadinessProbe?: ProbeSpec;
+  LivenessProbe?: ProbeSpec;
+  PostStart?: LifecycleHandlerSpec;
+  PreStop?: LifecycleHandlerSpec;
+  SecurityContext: ContainerSecuritySpec;
+  Stdin: boolean;
+  StdinOnce: boolean;
+  Tty: boolean;
+  TerminationMessagePath: string;
+  TerminationMessagePolicy: 'File' | 'FallbackToLogsOnError';
+}
+
+export interface ConfigFileSpec {
+  /** Relative to the mount point; no `..`. */
+  Path: string;
+  /** Base64, as given (validated to decode). */
+  Content: string;
+  /** File mode; absent = the volume's DefaultMode. */
+  Mode?: number;
+}
+
+/** A volume. OpenECI honours EmptyDirVolume and ConfigFileVolume; the other reference types are refused. */
+export interface VolumeSpec {
+  Name: string;
+  Type: 'EmptyDirVolume' | 'ConfigFileVolume';
+  EmptyDirVolume?: { Medium: '' | 'Memory'; SizeLimit: string };
+  ConfigFileVolume?: { DefaultMode: number; ConfigFileToPaths: ConfigFileSpec[] };
+}
+
+export interface RegistryCredentialSpec {
+  Server: string;
+  UserName: string;
+  /** Kept for the agent's image pulls; never shown by Describe*. */
+  Password: string;
+}
+
+export interface DnsConfigSpec {
+  NameServers: string[];
+  Searches: string[];
+  Options: { Name: string; Value: string }[];
+}
+
+export interface ContainerGroupData extends ContainerGroupNetworkData {
+  RegionId: string;
+  ZoneId: string;
+  /** Every vSwitch the request named, in order; VSwitchId is the one the group got its IP from. */
+  VSwitchIds: string[];
+  ScheduleStrategy: 'VSwitchOrdered' | 'VSwitchRandom';
+  /** The identity of the group's network interface (the agent names its veth after it). */
+  EniInstanceId: string;
+  /** Group vCPU and GiB (defaults: the containers' needs, else 2 vCPU / 4 GiB). */
+  Cpu: number;
+  Memory: number;
+  /** The `<vCPU>-<memory>Gi` spec the group was sized from, or ''. */
+  InstanceType: string;
+  RestartPolicy: 'Always' | 'OnFailure' | 'Never';
+  Containers: ContainerSpec[];
+  InitContainers: ContainerSpec[];
+  Volumes: VolumeSpec[];
+  /** '' = the reference's default (ClusterFirst-like: the VPC resolver plus DnsConfig). */
+  DnsPolicy: '' | 'None' | 'Default';
+  DnsConfig: DnsConfigSpec;
+  HostAliases: { Ip: string; Hostnames: string[] }[];
+  HostName: string;
+  NtpServers: string[];
+  /** Namespaced sysctls set in the group's namespaces. */
+  Sysctls: NameValue[];
+  TerminationGracePeriodSeconds: number;
+  /** Seconds a group may run before it is stopped as Failed; 0 = no deadline. */
+  ActiveDeadlineSeconds: number;
+  ShareProcessNamespace: boolean;
+  /** Extra ephemeral storage in GiB beyond the default. */
+  EphemeralStorage: number;
+  CorePattern: string;
+  /** Per-instance bandwidth limits in bit/s; 0 = none. */
+  IngressBandwidth: number;
+  EgressBandwidth: number;
+  /** Minutes the group may wait for a host before it becomes ScheduleFailed. */
+  MaxPendingMinute: number;
+  ImageRegistryCredentials: RegistryCredentialSpec[];
+  PlainHttpRegistries: string[];
+  InsecureRegistries: string[];
+  AutoMatchImageCache: boolean;
+  ImageSnapshotId: string;
+  OverheadReservation: boolean;
+  /** As requested; the EIP itself is EipAllocationId. */
+  AutoCreateEip: boolean;
+  EipBandwidth: number;
+  EipISP: string;
+  EipCommonBandwidthPackage: string;
+  ResourceGroupId: string;
+  Tags: Tag[];
+  CreationTime: string;
+  /** When the status last changed (Kubernetes lastTransitionTime; DescribeContainerGroupStatus SinceSecond). */
+  StatusTime: string;
+  SucceededTime: string;
+  FailedTime: string;
+  /**
+   * Bumped by every spec change (UpdateContainerGroup). The agent converges a host to the spec of this
+   * generation; a generation it has not applied yet is pending work.
+   */
+  Generation: number;
 }

@@ -7,6 +7,12 @@ export interface SqlConn {
   query(sql: string, params?: readonly unknown[]): Promise<Row[]>;
   /** Runs a statement; returns the number of rows it changed. */
   run(sql: string, params?: readonly unknown[]): Promise<number>;
+  /**
+   * Inside a transaction: waits until no other transaction holds `key`, and holds it until this one
+   * ends, on every server sharing the database. A no-op where transactions are serial anyway (SQLite)
+   * and outside a transaction.
+   */
+  lock(key: string): Promise<void>;
 }
 
 export interface SqlDriver extends SqlConn {

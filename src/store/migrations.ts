@@ -66,4 +66,36 @@ export const MIGRATIONS: readonly Migration[] = [
         account TEXT NOT NULL
       );`,
   },
+  {
+    version: 2,
+    name: 'resource counts and IPAM hints (constant-time quota checks and allocation)',
+    // resource_counts mirrors COUNT(*) per (kind, account, region), kept by every insert and delete,
+    // so a quota check does not scan an account's rows. ip_hints holds per scope and range a watermark
+    // below which every address is taken, so an allocation does not scan the allocated ones. On SQLite
+    // the nonce table becomes a WITHOUT ROWID table: one B-tree instead of a table plus an index for
+    // the row written by every request.
+    sql: (d) => `
+      CREATE TABLE resource_counts (
+        kind TEXT NOT NULL,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (kind, account, region)
+      );
+      INSERT INTO resource_counts (kind, account, region, n) SELECT kind, account, region, COUNT(*) FROM resources GROUP BY kind, account, region;
+      CREATE TABLE ip_hints (
+        scope TEXT NOT NULL,
+        range_first BIGINT NOT NULL,
+        low BIGINT NOT NULL,
+        PRIMARY KEY (scope, range_first)
+      )${
+        d === 'sqlite'
+          ? `;
+      CREATE TABLE nonces_v2 (nonce TEXT PRIMARY KEY, expires_at BIGINT NOT NULL) WITHOUT ROWID;
+      INSERT INTO nonces_v2 (nonce, expires_at) SELECT nonce, expires_at FROM nonces;
+      DROP TABLE nonces;
+      ALTER TABLE nonces_v2 RENAME TO nonces`
+          : ''
+      }`,
+  },
 ];

@@ -23,6 +23,11 @@ class PgConn implements SqlConn {
   async run(sql: string, params: readonly unknown[] = []): Promise<number> {
     return (await this.#client.query(toPg(sql), params as unknown[])).rowCount ?? 0;
   }
+  async lock(key: string): Promise<void> {
+    // Outside a transaction (the pool) the lock would end with its own statement: nothing to do.
+    if (this.#client instanceof pg.Pool) return;
+    await this.#client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+  }
 }
 
 export class PostgresDriver implements SqlDriver {
@@ -39,6 +44,9 @@ export class PostgresDriver implements SqlDriver {
           oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
       },
     });
+    // An idle connection that the database drops (a restart, a failover) is reported here; without a
+    // listener it would crash the process. The pool replaces it on the next checkout.
+    this.#pool.on('error', (e) => console.error('postgres: idle connection lost:', e.message));
     this.#conn = new PgConn(this.#pool);
   }
 
@@ -48,23 +56,29 @@ export class PostgresDriver implements SqlDriver {
   run(sql: string, params?: readonly unknown[]): Promise<number> {
     return this.#conn.run(sql, params);
   }
+  lock(key: string): Promise<void> {
+    return this.#conn.lock(key);
+  }
 
   async transaction<T>(fn: (conn: SqlConn) => Promise<T>, lockKey?: string): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.#pool.connect();
+      // A connection whose ROLLBACK failed is in an unknown state: it is destroyed, not pooled.
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
-        if (lockKey) await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey]);
-        const value = await fn(new PgConn(client));
+        const conn = new PgConn(client);
+        if (lockKey) await conn.lock(lockKey);
+        const value = await fn(conn);
         await client.query('COMMIT');
         return value;
       } catch (e) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        await client.query('ROLLBACK').catch((r: Error) => (broken = r));
         const code = (e as { code?: string }).code;
         if (code && RETRYABLE.has(code) && attempt < 5) continue;
         throw e;
       } finally {
-        client.release();
+        client.release(broken);
       }
     }
   }

@@ -2,7 +2,7 @@
 
 import { ApiError } from '../core/errors.ts';
 import type { Row, SqlConn, SqlDriver } from './driver.ts';
-import { MIGRATIONS } from './migrations.ts';
+import { MIGRATIONS, type Migration } from './migrations.ts';
 import type {
   AccessKey,
   IdempotencyRecord,
@@ -89,6 +89,12 @@ class SqlTx implements Tx {
   }
 
   async count(q: ListQuery): Promise<number> {
+    // The common question (a quota: how many of a kind does an account have in a region) is answered
+    // from the counter that insert and delete keep, not by counting rows.
+    if (q.account !== undefined && q.region !== undefined && q.ids === undefined && q.name === undefined && q.status === undefined && q.parent === undefined) {
+      const rows = await this.conn.query('SELECT n FROM resource_counts WHERE kind = ? AND account = ? AND region = ?', [q.kind, q.account, q.region]);
+      return rows.length ? Number(rows[0].n) : 0;
+    }
     const w = where({ ...q, afterSeq: undefined });
     const rows = await this.conn.query(`SELECT COUNT(*) AS n FROM resources WHERE ${w.sql}`, w.params);
     return Number(rows[0].n);
@@ -99,6 +105,11 @@ class SqlTx implements Tx {
       `INSERT INTO resources (kind, id, account, region, name, status, parent, created_at, version, data)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING seq`,
       [r.kind, r.id, r.account, r.region, r.name, r.status, r.parent, r.createdAt, JSON.stringify(r.data)],
+    );
+    await this.conn.run(
+      `INSERT INTO resource_counts (kind, account, region, n) VALUES (?, ?, ?, 1)
+       ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1`,
+      [r.kind, r.account, r.region],
     );
     return { ...r, seq: Number(rows[0].seq), version: 1 };
   }
@@ -115,7 +126,9 @@ class SqlTx implements Tx {
   }
 
   async delete(kind: string, id: string): Promise<void> {
-    await this.conn.run('DELETE FROM resources WHERE id = ? AND kind = ?', [id, kind]);
+    const gone = await this.conn.query('DELETE FROM resources WHERE id = ? AND kind = ? RETURNING account, region', [id, kind]);
+    if (gone.length)
+      await this.conn.run('UPDATE resource_counts SET n = n - 1 WHERE kind = ? AND account = ? AND region = ?', [kind, gone[0].account, gone[0].region]);
   }
 
   async allocateIp(scope: string, ranges: readonly IpRange[], owner: string, wanted?: number): Promise<number | undefined> {
@@ -125,15 +138,41 @@ class SqlTx implements Tx {
       if (!ranges.some((r) => wanted >= r.first && wanted <= r.last)) return undefined;
       return (await insert(wanted)) === 1 ? wanted : undefined;
     }
+    // Allocations in one scope queue behind each other until commit (on PostgreSQL, across servers):
+    // without it every concurrent transaction picks the same lowest candidate and all but one retry,
+    // round after round. The primary key, not the lock, is what keeps addresses unique.
+    await this.conn.lock(`ipam:${scope}`);
     for (const range of ranges) {
-      // A concurrent server may take the candidate between the search and the insert; search again.
-      for (let attempt = 0; attempt < 64; attempt++) {
-        const candidate = await this.#lowestFree(scope, range);
-        if (candidate === undefined) break;
-        if ((await insert(candidate)) === 1) return candidate;
-      }
+      const ip = await this.#allocateInRange(scope, range, insert);
+      if (ip !== undefined) return ip;
     }
     return undefined;
+  }
+
+  /**
+   * The lowest free address of one range, in O(log n) of the addresses taken: the ip_hints watermark
+   * says every address below it is taken, so the search starts there, and steps over the few taken
+   * above it (exact allocations). The watermark is written back only if it is still the value read:
+   * a release that lowered it meanwhile (on PostgreSQL, another transaction) wins. Without a hint row
+   * (a new range, or allocations older than the hints) the first gap is found once by a scan.
+   */
+  async #allocateInRange(scope: string, range: IpRange, insert: (ip: number) => Promise<number>): Promise<number | undefined> {
+    const hint = await this.conn.query('SELECT low FROM ip_hints WHERE scope = ? AND range_first = ?', [scope, range.first]);
+    const read = hint.length ? Number(hint[0].low) : undefined;
+    let candidate = Math.max(range.first, read ?? (await this.#lowestFree(scope, range)) ?? range.last + 1);
+    let found: number | undefined;
+    for (; candidate <= range.last; candidate++) {
+      if ((await insert(candidate)) === 1) {
+        found = candidate;
+        candidate++;
+        break;
+      }
+    }
+    if (read === undefined)
+      await this.conn.run('INSERT INTO ip_hints (scope, range_first, low) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [scope, range.first, candidate]);
+    else if (candidate !== read)
+      await this.conn.run('UPDATE ip_hints SET low = ? WHERE scope = ? AND range_first = ? AND low = ?', [candidate, scope, range.first, read]);
+    return found;
   }
 
   async #lowestFree(scope: string, range: IpRange): Promise<number | undefined> {
@@ -151,7 +190,8 @@ class SqlTx implements Tx {
   }
 
   async releaseIp(scope: string, ip: number): Promise<void> {
-    await this.conn.run('DELETE FROM ip_allocations WHERE scope = ? AND ip = ?', [scope, ip]);
+    if ((await this.conn.run('DELETE FROM ip_allocations WHERE scope = ? AND ip = ?', [scope, ip])) > 0)
+      await this.conn.run('UPDATE ip_hints SET low = ? WHERE scope = ? AND range_first <= ? AND low > ?', [ip, scope, ip, ip]);
   }
 
   async countIps(scope: string): Promise<number> {
@@ -212,10 +252,19 @@ class SqlTx implements Tx {
   }
 }
 
+interface NonceRequest {
+  readonly nonce: string;
+  readonly nowMs: number;
+  readonly expiresAt: number;
+  resolve(fresh: boolean): void;
+  reject(e: unknown): void;
+}
+
 export class SqlStore extends SqlTx implements Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly #driver: SqlDriver;
   #nonceWrites = 0;
+  #nonceBatch: NonceRequest[] | undefined;
 
   private constructor(driver: SqlDriver) {
     super(driver);
@@ -223,18 +272,23 @@ export class SqlStore extends SqlTx implements Store {
     this.dialect = driver.dialect;
   }
 
-  /** Opens the store and applies pending migrations. Safe to call from several servers at once. */
-  static async open(driver: SqlDriver): Promise<SqlStore> {
+  /**
+   * Opens the store and applies pending migrations. Safe to call from several servers at once.
+   * `migrations` is for tests of the migration machinery; everything else uses the released list.
+   */
+  static async open(driver: SqlDriver, migrations: readonly Migration[] = MIGRATIONS): Promise<SqlStore> {
     const store = new SqlStore(driver);
-    await store.#migrate();
+    await store.#migrate(migrations);
     return store;
   }
 
-  async #migrate(): Promise<void> {
-    await this.#driver.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  async #migrate(migrations: readonly Migration[]): Promise<void> {
+    // Everything, the bookkeeping table included, under one lock: two PostgreSQL servers racing on
+    // CREATE TABLE IF NOT EXISTS would otherwise collide on the catalog's unique index.
     await this.#driver.transaction(async (conn) => {
+      await conn.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
       const done = new Set((await conn.query('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
-      for (const m of MIGRATIONS) {
+      for (const m of migrations) {
         if (done.has(m.version)) continue;
         for (const stmt of m.sql(this.dialect).split(';').map((s) => s.trim()).filter(Boolean)) await conn.run(stmt);
         await conn.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
@@ -246,19 +300,71 @@ export class SqlStore extends SqlTx implements Store {
     }, 'openeci:migrate');
   }
 
+  // Called on the store itself, outside any transaction, a write still commits atomically with the
+  // bookkeeping that goes with it (resource_counts, ip_hints).
+  override insert<D>(r: NewResource<D>): Promise<Resource<D>> {
+    return this.tx((tx) => tx.insert(r));
+  }
+  override delete(kind: string, id: string): Promise<void> {
+    return this.tx((tx) => tx.delete(kind, id));
+  }
+  override allocateIp(scope: string, ranges: readonly IpRange[], owner: string, wanted?: number): Promise<number | undefined> {
+    return this.tx((tx) => tx.allocateIp(scope, ranges, owner, wanted));
+  }
+  override releaseIp(scope: string, ip: number): Promise<void> {
+    return this.tx((tx) => tx.releaseIp(scope, ip));
+  }
+
   tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string): Promise<T> {
     return this.#driver.transaction((conn) => fn(new SqlTx(conn)), lockKey);
   }
 
-  async useNonce(nonce: string, nowMs: number, ttlMs: number): Promise<boolean> {
-    if (++this.#nonceWrites % 1000 === 0) await this.#driver.run('DELETE FROM nonces WHERE expires_at < ?', [nowMs]);
-    const inserted = await this.#driver.run('INSERT INTO nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING', [
-      nonce,
-      nowMs + ttlMs,
-    ]);
-    if (inserted === 1) return true;
-    // A nonce whose window has passed may be used again (its request would fail the time check anyway).
-    return (await this.#driver.run('UPDATE nonces SET expires_at = ? WHERE nonce = ? AND expires_at < ?', [nowMs + ttlMs, nonce, nowMs])) === 1;
+  /**
+   * Nonces arriving in the same turn of the event loop are recorded together, in one statement and
+   * one commit (a commit per request was the largest cost of a read). Each caller still learns
+   * whether its nonce was new only once the batch holding it is committed.
+   */
+  useNonce(nonce: string, nowMs: number, ttlMs: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (!this.#nonceBatch) {
+        this.#nonceBatch = [];
+        setImmediate(() => void this.#recordNonces());
+      }
+      this.#nonceBatch.push({ nonce, nowMs, expiresAt: nowMs + ttlMs, resolve, reject });
+    });
+  }
+
+  async #recordNonces(): Promise<void> {
+    const batch = this.#nonceBatch!;
+    this.#nonceBatch = undefined;
+    try {
+      this.#nonceWrites += batch.length;
+      if (this.#nonceWrites >= 1000) {
+        this.#nonceWrites = 0;
+        await this.#driver.run('DELETE FROM nonces WHERE expires_at < ?', [Math.min(...batch.map((b) => b.nowMs))]);
+      }
+      // Within the batch the first request with a nonce may win; the others are replays of it.
+      const firsts = new Map<string, NonceRequest>();
+      for (const b of batch) if (!firsts.has(b.nonce)) firsts.set(b.nonce, b);
+      const fresh = new Set<string>();
+      const unique = [...firsts.values()];
+      for (let i = 0; i < unique.length; i += 500) {
+        const chunk = unique.slice(i, i + 500);
+        const rows = await this.#driver.query(
+          `INSERT INTO nonces (nonce, expires_at) VALUES ${chunk.map(() => '(?, ?)').join(', ')} ON CONFLICT DO NOTHING RETURNING nonce`,
+          chunk.flatMap((b) => [b.nonce, b.expiresAt]),
+        );
+        for (const r of rows) fresh.add(r.nonce as string);
+      }
+      for (const b of batch) {
+        if (firsts.get(b.nonce) !== b) b.resolve(false);
+        else if (fresh.has(b.nonce)) b.resolve(true);
+        // A nonce whose window has passed may be used again (its request would fail the time check anyway).
+        else b.resolve((await this.#driver.run('UPDATE nonces SET expires_at = ? WHERE nonce = ? AND expires_at < ?', [b.expiresAt, b.nonce, b.nowMs])) === 1);
+      }
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+    }
   }
 
   async getAccessKey(accessKeyId: string): Promise<AccessKey | undefined> {

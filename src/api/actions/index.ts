@@ -19,5 +19,5 @@ export const UNSUPPORTED: Readonly<Record<Product, readonly string[]>> = {
     'CreateImageCache', 'DeleteImageCache', 'DescribeImageCaches', 'UpdateImageCache', 'DescribeContainerGroupMetric',
   ],
   vpc: ['CreateRouteEntry', 'DeleteRouteEntry', 'DescribeRouteTables', 'CreateVpnGateway', 'CreateVpcPeerConnection', 'ModifyVpcAttribute', 'ModifyVSwitchAttribute'],
-  ecs: ['RunInstances', 'CreateInstance', 'DescribeInstances', 'DeleteInstance', 'ModifySecurityGroupRule', 'ModifySecurityGroupAttribute'],
+  ecs: ['RunInstances', 'CreateInstance', 'DescribeInstances', 'DeleteInstance', 'ModifySecurityGroupAttribute'],
 };

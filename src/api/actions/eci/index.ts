@@ -1,5 +1,25 @@
 // The ECI (2018-08-08) actions OpenECI implements. Keep alphabetical.
 import type { AnyAction } from '../../action.ts';
+import { CreateContainerGroup } from './CreateContainerGroup.ts';
+import { DeleteContainerGroup } from './DeleteContainerGroup.ts';
+import { DescribeContainerGroupEvents } from './DescribeContainerGroupEvents.ts';
+import { DescribeContainerGroups } from './DescribeContainerGroups.ts';
+import { DescribeContainerGroupStatus } from './DescribeContainerGroupStatus.ts';
+import { DescribeContainerLog } from './DescribeContainerLog.ts';
 import { DescribeRegions } from './DescribeRegions.ts';
+import { ExecContainerCommand } from './ExecContainerCommand.ts';
+import { RestartContainerGroup } from './RestartContainerGroup.ts';
+import { UpdateContainerGroup } from './UpdateContainerGroup.ts';
 
-export const eciActions: readonly AnyAction[] = [DescribeRegions];
+export const eciActions: readonly AnyAction[] = [
+  CreateContainerGroup,
+  DeleteContainerGroup,
+  DescribeContainerGroupEvents,
+  DescribeContainerGroups,
+  DescribeContainerGroupStatus,
+  DescribeContainerLog,
+  DescribeRegions,
+  ExecContainerCommand,
+  RestartContainerGroup,
+  UpdateContainerGroup,
+];

@@ -1,0 +1,293 @@
+// The control-plane benchmark (`npm run bench`, or `node bench/run.ts [--quick]`).
+//
+// It measures, on this machine, requests per second of:
+//   (a) the floor: a bare node:http server answering a fixed small JSON (bench/floor-server.ts);
+//   (b) DescribeContainerGroups and (c) CreateContainerGroup through the whole API pipeline of a real
+//       `eci server` process (signature verification, nonce, parameters, store transaction), on SQLite
+//       and on PostgreSQL (a throw-away cluster from test/helpers/postgres.ts);
+// each with the same load generator (bench/load.ts, its own process, pre-signed requests with unique
+// nonces, keep-alive connections), and reports each rate side by side with the floor and the ratio.
+// Targets: Describe ≥ 5,000/s, Create ≥ 1,000/s, both within 3× of the floor.
+//
+// Options: --quick (a short smoke run), --stores sqlite,postgres, --connections N, --profile (run the
+// server under --cpu-prof and print where its time goes), --out FILE (default bench/results.json).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
+import { startServer, type TestKey, type TestServer } from '../test/helpers/server.ts';
+import { closeConnections, send, signV3 } from '../test/helpers/sign.ts';
+import type { LoadConfig, LoadResult, SignedSource } from './load.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const REGION = 'cn-hangzhou';
+const ECI = '2018-08-08';
+const VPC = '2016-04-28';
+const ECS = '2014-05-26';
+
+const TARGETS = {
+  describe: { minRps: 5000, maxFloorRatio: 3 },
+  create: { minRps: 1000, maxFloorRatio: 3 },
+} as const;
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    stores: { type: 'string', default: 'sqlite,postgres' },
+    connections: { type: 'string', default: '32' },
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(ROOT, 'bench/results.json') },
+  },
+});
+
+const QUICK = opts.quick!;
+const CONNECTIONS = Number(opts.connections);
+/** Measured requests per scenario (each also gets a warm-up of a fifth of that, at least 500). */
+const SIZE = QUICK
+  ? { floor: 10_000, describe: 5_000, describePage: 2_000, create: 2_000, seedGroups: 40 }
+  : { floor: 100_000, describe: 50_000, describePage: 10_000, create: 20_000, seedGroups: 100 };
+const warmupFor = (n: number) => Math.max(500, Math.floor(n / 5));
+
+interface Row {
+  readonly scenario: string;
+  readonly store: string;
+  readonly result: LoadResult;
+  readonly target?: keyof typeof TARGETS;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function runLoad(config: LoadConfig): Promise<LoadResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench/load.ts'), JSON.stringify(config)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
+      resolvePromise(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
+    });
+  });
+}
+
+async function measureFloor(): Promise<LoadResult> {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench/floor-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const endpoint = await new Promise<string>((res, rej) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on ([\d.]+:\d+)/.exec(out);
+      if (m) res(m[1]);
+    });
+    child.once('exit', (code) => rej(new Error(`floor server exited with ${code}`)));
+  });
+  try {
+    // The same shape of request as the API scenarios: a POST with a query string, as the SDK sends.
+    const request = signV3({ accessKeyId: 'floor', accessKeySecret: 'floor' }, { action: 'DescribeContainerGroups', version: ECI, params: { RegionId: REGION }, host: endpoint });
+    return await runLoad({ endpoint, connections: CONNECTIONS, warmup: warmupFor(SIZE.floor), requests: SIZE.floor, source: { kind: 'fixed', request } });
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** One signed V3 call; throws on an error answer. */
+async function call(server: TestServer, key: TestKey, version: string, action: string, params: Record<string, string>): Promise<any> {
+  const r = await send(server.endpoint, signV3(key, { action, version, params: { RegionId: REGION, ...params }, host: server.endpoint }));
+  if (r.status !== 200) throw new Error(`${action}: HTTP ${r.status} ${r.text.slice(0, 300)}`);
+  return r.json;
+}
+
+/** The parameters of a realistic CreateContainerGroup, as the SDK sends them (cf. reference §5). */
+function createParams(vSwitch: string, securityGroupId: string, name: string, token: string): Record<string, string> {
+  return {
+    ContainerGroupName: name,
+    VSwitchId: vSwitch,
+    SecurityGroupId: securityGroupId,
+    ZoneId: 'cn-hangzhou-h',
+    Cpu: '1',
+    Memory: '2',
+    RestartPolicy: 'Always',
+    ClientToken: token,
+    'Container.1.Name': 'nginx',
+    'Container.1.Image': 'nginx:1.25',
+    'Container.1.Cpu': '0.5',
+    'Container.1.Memory': '1',
+    'Container.1.Command.1': '/bin/sh',
+    'Container.1.Command.2': '-c',
+    'Container.1.Arg.1': 'echo hi & sleep 3600',
+    'Container.1.Port.1.Port': '80',
+    'Container.1.Port.1.Protocol': 'TCP',
+    'Container.1.EnvironmentVar.1.Key': 'A',
+    'Container.1.EnvironmentVar.1.Value': "x y!*'()",
+    'Container.1.ReadinessProbe.HttpGet.Path': '/',
+    'Container.1.ReadinessProbe.HttpGet.Port': '80',
+    'Container.1.ReadinessProbe.PeriodSeconds': '5',
+    'Tag.1.Key': 'env',
+    'Tag.1.Value': 'bench',
+  };
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time per function of a .cpuprofile, largest first. */
+function summariseProfile(path: string, top = 25): string[] {
+  const p = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  p.samples.forEach((id, i) => {
+    const n = byId.get(id)!;
+    const f = n.callFrame;
+    const where = f.url ? `${f.url.replace(`file://${ROOT}/`, '')}:${f.lineNumber + 1}` : '';
+    const k = `${f.functionName || '(anonymous)'} ${where}`.trim();
+    const dt = p.timeDeltas[i] ?? 0;
+    self.set(k, (self.get(k) ?? 0) + dt);
+    total += dt;
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
+}
+
+async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | undefined): Promise<{ rows: Row[]; profile?: string[] }> {
+  let pg: TestPostgres | undefined;
+  let storeUrl: string | undefined;
+  if (store === 'postgres') {
+    pg = await startPostgres();
+    storeUrl = pg.createDatabase('bench');
+  }
+  const env: Record<string, string> = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, store)}` } : {};
+  const server = await startServer({
+    storeUrl,
+    config: { quotas: { containerGroups: 10_000_000, vpcs: 100, vSwitchesPerVpc: 1000, securityGroups: 1000 } },
+    env,
+  });
+  const rows: Row[] = [];
+  try {
+    const key = server.key('bench');
+    const vpc = await call(server, key, VPC, 'CreateVpc', { CidrBlock: '10.0.0.0/8', VpcName: 'bench' });
+    // Enough addresses for every create (a /16 holds 65,532 instances); several spread the IPAM rows.
+    const vSwitches: string[] = [];
+    for (let i = 1; i <= 4; i++)
+      vSwitches.push((await call(server, key, VPC, 'CreateVSwitch', { VpcId: vpc.VpcId, ZoneId: 'cn-hangzhou-h', CidrBlock: `10.${i}.0.0/16` })).VSwitchId);
+    const sg = (await call(server, key, ECS, 'CreateSecurityGroup', { VpcId: vpc.VpcId, SecurityGroupName: 'bench' })).SecurityGroupId as string;
+    const ids: string[] = [];
+    for (let i = 0; i < SIZE.seedGroups; i++)
+      ids.push((await call(server, key, ECI, 'CreateContainerGroup', createParams(vSwitches[i % vSwitches.length], sg, `seed-${i}`, `seed-${i}`))).ContainerGroupId);
+
+    const signed = (action: string, params: Record<string, string>, rotate?: Record<string, string[]>): SignedSource => ({
+      kind: 'signed', key, signature: 'v3', action, version: ECI, params: { RegionId: REGION, ...params }, rotate,
+    });
+    const load = (source: SignedSource, requests: number, runId: string) =>
+      runLoad({ endpoint: server.endpoint, connections: CONNECTIONS, warmup: warmupFor(requests), requests, source, runId });
+
+    rows.push({
+      scenario: 'DescribeContainerGroups, one by id',
+      store,
+      target: 'describe',
+      result: await load(signed('DescribeContainerGroups', { ContainerGroupIds: '["{rotate:ids}"]' }, { ids }), SIZE.describe, 'd1'),
+    });
+    rows.push({
+      scenario: 'DescribeContainerGroups, page of 20',
+      store,
+      result: await load(signed('DescribeContainerGroups', { Limit: '20' }), SIZE.describePage, 'd2'),
+    });
+    rows.push({
+      scenario: 'CreateContainerGroup',
+      store,
+      target: 'create',
+      result: await load(signed('CreateContainerGroup', createParams('{rotate:vsw}', sg, 'bench-{i}', 'bench-{run}-{i}'), { vsw: vSwitches }), SIZE.create, 'c1'),
+    });
+  } finally {
+    closeConnections();
+    await server.close();
+    pg?.stop();
+  }
+  if (!profileDir) return { rows };
+  const dir = join(profileDir, store);
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  return { rows, profile: file ? [`profile: ${join(dir, file)}`, ...summariseProfile(join(dir, file))] : ['(no profile written)'] };
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+async function main(): Promise<void> {
+  const stores = opts.stores!.split(',').map((s) => s.trim()).filter(Boolean) as ('sqlite' | 'postgres')[];
+  const profileDir = opts.profile ? mkdtempSync(join(tmpdir(), 'eci-bench-prof-')) : undefined;
+  console.log(`OpenECI bench${QUICK ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${CONNECTIONS} connections`);
+
+  const floor = await measureFloor();
+  console.log(`floor: ${floor.rps} req/s`);
+  const rows: Row[] = [];
+  const skipped: Record<string, string> = {};
+  const profiles: Record<string, string[]> = {};
+  for (const store of stores) {
+    try {
+      const r = await measureStore(store, profileDir);
+      rows.push(...r.rows);
+      if (r.profile) profiles[store] = r.profile;
+      for (const row of r.rows) console.log(`${store}: ${row.scenario}: ${row.result.rps} req/s`);
+    } catch (e) {
+      skipped[store] = e instanceof Error ? e.message : String(e);
+      console.error(`${store}: skipped: ${skipped[store]}`);
+    }
+  }
+
+  const verdicts = rows.map((row) => {
+    const ratio = floor.rps / row.result.rps;
+    const errors = row.result.requests - (row.result.statuses['200'] ?? 0) + row.result.successWithCode;
+    const t = row.target ? TARGETS[row.target] : undefined;
+    const pass = t ? row.result.rps >= t.minRps && ratio <= t.maxFloorRatio && errors === 0 : undefined;
+    return { ...row, ratio, errors, pass };
+  });
+
+  const header = [pad('scenario', 38), pad('store', 9), pad('req/s', 8, true), pad('floor', 8, true), pad('floor/x', 8, true), pad('p50 ms', 8, true), pad('p99 ms', 8, true), pad('errors', 7, true), '  target'];
+  const line = '-'.repeat(header.join(' ').length + 16);
+  console.log('\n' + header.join(' ') + '\n' + line);
+  console.log([pad('floor: node:http, fixed JSON', 38), pad('-', 9), pad(String(floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(floor.p50ms), 8, true), pad(String(floor.p99ms), 8, true), pad('0', 7, true)].join(' '));
+  for (const v of verdicts) {
+    const t = v.target ? TARGETS[v.target] : undefined;
+    const target = t ? `  ≥${t.minRps}/s, ≤${t.maxFloorRatio}× floor: ${v.pass ? 'PASS' : 'MISS'}` : '  (informational)';
+    console.log([pad(v.scenario, 38), pad(v.store, 9), pad(String(v.result.rps), 8, true), pad(String(floor.rps), 8, true), pad(v.ratio.toFixed(2), 8, true), pad(String(v.result.p50ms), 8, true), pad(String(v.result.p99ms), 8, true), pad(String(v.errors), 7, true)].join(' ') + target);
+    for (const s of v.result.sampleErrors) console.log(`    error sample: ${s}`);
+  }
+  for (const [store, why] of Object.entries(skipped)) console.log(`${store}: skipped (${why})`);
+  for (const [store, lines] of Object.entries(profiles)) console.log(`\nCPU profile of eci server (${store}), self time:\n  ${lines.join('\n  ')}`);
+
+  const results = {
+    date: new Date().toISOString(),
+    mode: QUICK ? 'quick' : 'full',
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version },
+    connections: CONNECTIONS,
+    targets: TARGETS,
+    floor,
+    scenarios: verdicts.map((v) => ({ scenario: v.scenario, store: v.store, target: v.target ?? null, pass: v.pass ?? null, floorRatio: Math.round(v.ratio * 100) / 100, errors: v.errors, ...v.result })),
+    skipped,
+    profiles,
+  };
+  writeFileSync(opts.out!, JSON.stringify(results, null, 2) + '\n');
+  console.log(`\nwrote ${opts.out}`);
+  const missed = verdicts.filter((v) => v.pass === false);
+  if (missed.length) {
+    console.log(`targets missed: ${missed.map((v) => `${v.scenario} on ${v.store}`).join('; ')}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

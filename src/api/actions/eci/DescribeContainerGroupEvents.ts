@@ -1,0 +1,72 @@
+import { defineAction } from '../../action.ts';
+import { p, tagsParam } from '../../../core/params.ts';
+import { rfc3339 } from '../../../core/time.ts';
+import type { StoredEvent } from '../../../store/store.ts';
+import { latestEvents, listGroups, podIdentity } from '../../resources/container-group.ts';
+
+/** The component that records every OpenECI event today; K8sAgent events come from the virtual node. */
+const SOURCE = 'EciService';
+
+export const DescribeContainerGroupEvents = defineAction({
+  product: 'eci',
+  name: 'DescribeContainerGroupEvents',
+  summary: 'Lists the latest 50 events of each container group, optionally only those since SinceSecond.',
+  mutating: false,
+  params: {
+    RegionId: p.string({ required: true }),
+    ContainerGroupIds: p.jsonList({ max: 20 }),
+    ZoneId: p.string(),
+    VSwitchId: p.string(),
+    ResourceGroupId: p.string(),
+    Tag: tagsParam,
+    EventSource: p.enum(['EciService', 'K8sAgent']),
+    SinceSecond: p.int({ min: 1 }),
+    Limit: p.int({ min: 1, max: 500 }),
+    NextToken: p.string(),
+  },
+  async handler(ctx, params) {
+    const page = await listGroups(
+      ctx.tx,
+      ctx.account,
+      {
+        regionId: params.RegionId,
+        ids: params.ContainerGroupIds?.length ? params.ContainerGroupIds : undefined,
+        vSwitchId: params.VSwitchId || undefined,
+        zoneId: params.ZoneId || undefined,
+        resourceGroupId: params.ResourceGroupId || undefined,
+        tags: params.Tag,
+      },
+      params.Limit ?? 200,
+      params.NextToken,
+    );
+    const since = params.SinceSecond !== undefined ? rfc3339(new Date(ctx.now.getTime() - params.SinceSecond * 1000)) : '';
+    const events = params.EventSource === 'K8sAgent' ? new Map<string, StoredEvent[]>() : await latestEvents(ctx.tx, page.items.map((r) => r.id));
+    return {
+      TotalCount: page.total,
+      NextToken: page.nextToken,
+      Data: page.items.map((r) => {
+        const who = podIdentity(r.data);
+        return {
+          ContainerGroupId: r.id,
+          ...who,
+          Annotations: '',
+          Events: (events.get(r.id) ?? [])
+            .filter((e) => e.lastTimestamp >= since)
+            .map((e) => ({
+              Count: e.count,
+              Type: e.type,
+              Reason: e.reason,
+              Message: e.message,
+              FirstTimestamp: e.firstTimestamp,
+              LastTimestamp: e.lastTimestamp,
+              Metadata: { Name: `${r.id}.${e.seq.toString(16)}`, Namespace: who.Namespace },
+              involvedObject: { Kind: 'Pod', Name: who.Name, Namespace: who.Namespace, Uid: who.uuid, ApiVersion: 'v1' },
+              Source: { Component: SOURCE, Host: '' },
+              ReportingComponent: SOURCE,
+              ReportingInstance: '',
+            })),
+        };
+      }),
+    };
+  },
+});

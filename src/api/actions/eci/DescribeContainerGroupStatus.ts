@@ -1,0 +1,53 @@
+import { defineAction } from '../../action.ts';
+import { projectPodStatus } from '../../../core/container-group.ts';
+import { p, tagsParam } from '../../../core/params.ts';
+import { rfc3339 } from '../../../core/time.ts';
+import { listGroups, podIdentity } from '../../resources/container-group.ts';
+
+export const DescribeContainerGroupStatus = defineAction({
+  product: 'eci',
+  name: 'DescribeContainerGroupStatus',
+  summary: 'Lists container groups\' statuses as Kubernetes pod statuses (phase, conditions, container states).',
+  mutating: false,
+  params: {
+    RegionId: p.string({ required: true }),
+    ContainerGroupIds: p.jsonList({ max: 20 }),
+    ZoneId: p.string(),
+    VSwitchId: p.string(),
+    ResourceGroupId: p.string(),
+    Tag: tagsParam,
+    /** Only groups whose status changed in the last SinceSecond seconds (incremental polling). */
+    SinceSecond: p.int({ min: 1 }),
+    // The virtual node polls this in bulk; the reference's default page is 200.
+    Limit: p.int({ min: 1, max: 500 }),
+    NextToken: p.string(),
+  },
+  async handler(ctx, params) {
+    const page = await listGroups(
+      ctx.tx,
+      ctx.account,
+      {
+        regionId: params.RegionId,
+        ids: params.ContainerGroupIds?.length ? params.ContainerGroupIds : undefined,
+        vSwitchId: params.VSwitchId || undefined,
+        zoneId: params.ZoneId || undefined,
+        resourceGroupId: params.ResourceGroupId || undefined,
+        tags: params.Tag,
+        statusSince: params.SinceSecond !== undefined ? rfc3339(new Date(ctx.now.getTime() - params.SinceSecond * 1000)) : undefined,
+      },
+      params.Limit ?? 200,
+      params.NextToken,
+    );
+    return {
+      TotalCount: page.total,
+      NextToken: page.nextToken,
+      Data: page.items.map((r) => ({
+        ContainerGroupId: r.id,
+        ...podIdentity(r.data),
+        Annotations: '',
+        Status: r.status,
+        PodStatus: projectPodStatus({ status: r.status, statusTime: r.data.StatusTime, intranetIp: r.data.IntranetIp, containers: r.data.Containers }),
+      })),
+    };
+  },
+});

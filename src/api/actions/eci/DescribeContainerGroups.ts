@@ -1,0 +1,52 @@
+import { defineAction } from '../../action.ts';
+import { p, tagsParam } from '../../../core/params.ts';
+import { latestEvents, listGroups, presentContainerGroup, presentEvent } from '../../resources/container-group.ts';
+
+export const DescribeContainerGroups = defineAction({
+  product: 'eci',
+  name: 'DescribeContainerGroups',
+  summary: 'Lists container groups with their full spec, status and (unless WithEvent=false) their latest 50 events.',
+  mutating: false,
+  params: {
+    RegionId: p.string({ required: true }),
+    ContainerGroupIds: p.jsonList({ max: 20 }),
+    ContainerGroupName: p.string(),
+    Status: p.string(),
+    Tag: tagsParam,
+    VSwitchId: p.string(),
+    ZoneId: p.string(),
+    SecurityGroupId: p.string(),
+    ResourceGroupId: p.string(),
+    ComputeCategory: p.string(),
+    WithEvent: p.bool(),
+    Limit: p.int({ min: 1, max: 20 }),
+    NextToken: p.string(),
+  },
+  async handler(ctx, params) {
+    // Every instance is of the general category (CreateContainerGroup refuses economy).
+    if (params.ComputeCategory && params.ComputeCategory !== 'general') return { TotalCount: 0, NextToken: '', ContainerGroups: [] };
+    const page = await listGroups(
+      ctx.tx,
+      ctx.account,
+      {
+        regionId: params.RegionId,
+        ids: params.ContainerGroupIds?.length ? params.ContainerGroupIds : undefined,
+        name: params.ContainerGroupName || undefined,
+        status: params.Status || undefined,
+        vSwitchId: params.VSwitchId || undefined,
+        zoneId: params.ZoneId || undefined,
+        securityGroupId: params.SecurityGroupId || undefined,
+        resourceGroupId: params.ResourceGroupId || undefined,
+        tags: params.Tag,
+      },
+      params.Limit ?? 20,
+      params.NextToken,
+    );
+    const events = params.WithEvent === false ? undefined : await latestEvents(ctx.tx, page.items.map((r) => r.id));
+    return {
+      TotalCount: page.total,
+      NextToken: page.nextToken,
+      ContainerGroups: page.items.map((r) => presentContainerGroup(r, events?.get(r.id)?.map((e) => presentEvent(r.id, e)))),
+    };
+  },
+});

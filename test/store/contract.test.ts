@@ -1,0 +1,441 @@
+// The Store contract: one suite, run against node:sqlite and a real PostgreSQL (a throw-away cluster
+// from test/helpers/postgres.ts). Every case opens a fresh database.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { ApiError } from '../../src/core/errors.ts';
+import { PostgresDriver } from '../../src/store/postgres.ts';
+import { SqliteDriver } from '../../src/store/sqlite.ts';
+import { MIGRATIONS } from '../../src/store/migrations.ts';
+import { SqlStore } from '../../src/store/sql-store.ts';
+import type { SqlDriver } from '../../src/store/driver.ts';
+import type { NewResource, Resource } from '../../src/store/store.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+
+interface Backend {
+  /** A fresh, empty database. */
+  fresh(): string;
+  driver(url: string): SqlDriver;
+}
+
+let created = 0;
+
+function row(id: string, over: Partial<NewResource<Record<string, unknown>>> = {}): NewResource<Record<string, unknown>> {
+  return {
+    kind: 'vpc',
+    id,
+    account: 'alice',
+    region: 'cn-hangzhou',
+    name: `name-${id}`,
+    status: 'Available',
+    parent: '',
+    createdAt: '2024-01-02T03:04:05Z',
+    data: { id, nested: { list: [1, 'two', null], unicode: 'héllo ✓' } },
+    ...over,
+  };
+}
+
+const ids = (rows: readonly Resource[]) => rows.map((r) => r.id);
+
+function contract(dialect: 'sqlite' | 'postgres', backend: () => Backend): void {
+  /** Opens a store on a fresh database; closed when the test ends. */
+  async function open(t: TestContext, url = backend().fresh()): Promise<{ store: SqlStore; driver: SqlDriver; url: string }> {
+    const driver = backend().driver(url);
+    const store = await SqlStore.open(driver);
+    t.after(() => store.close());
+    return { store, driver, url };
+  }
+
+  describe(`Store contract on ${dialect}`, () => {
+    it('reports its dialect', async (t) => {
+      const { store } = await open(t);
+      assert.equal(store.dialect, dialect);
+    });
+
+    it('inserts and gets rows, data round-tripping exactly', async (t) => {
+      const { store } = await open(t);
+      const a = await store.insert(row('vpc-a'));
+      assert.equal(a.version, 1);
+      assert.ok(Number.isInteger(a.seq) && a.seq > 0);
+      const b = await store.insert(row('vpc-b', { name: 'b', status: 'Pending', parent: 'x' }));
+      assert.ok(b.seq > a.seq, 'seq grows with insertion order');
+      const got = await store.get('vpc', 'vpc-a');
+      assert.deepEqual(got, a);
+      assert.deepEqual(got!.data, { id: 'vpc-a', nested: { list: [1, 'two', null], unicode: 'héllo ✓' } });
+      assert.equal(await store.get('vpc', 'nope'), undefined);
+      assert.equal(await store.get('eip', 'vpc-a'), undefined, 'a row is found under its own kind only');
+      await assert.rejects(store.insert(row('vpc-a')), 'ids are unique');
+    });
+
+    it('lists with each filter, in seq order', async (t) => {
+      const { store } = await open(t);
+      const rows = [
+        row('r1'),
+        row('r2', { account: 'bob' }),
+        row('r3', { region: 'cn-beijing' }),
+        row('r4', { name: 'web' }),
+        row('r5', { status: 'Pending' }),
+        row('r6', { parent: 'vpc-p' }),
+        row('r7', { kind: 'vsw', parent: 'vpc-p' }),
+        row('r8', { name: 'web', status: 'Pending', parent: 'vpc-p' }),
+      ];
+      for (const r of rows) await store.insert(r);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc' })), ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r8']);
+      assert.deepEqual(ids(await store.list({ kind: 'vsw' })), ['r7']);
+      assert.deepEqual(ids(await store.list({ kind: 'nothing' })), []);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', account: 'bob' })), ['r2']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', region: 'cn-beijing' })), ['r3']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', name: 'web' })), ['r4', 'r8']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', status: 'Pending' })), ['r5', 'r8']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', parent: 'vpc-p' })), ['r6', 'r8']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', parent: '' })), ['r1', 'r2', 'r3', 'r4', 'r5']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', ids: ['r8', 'r1', 'r7', 'missing'] })), ['r1', 'r8']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', ids: [] })), [], 'an empty id list matches nothing');
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', account: 'alice', name: 'web', status: 'Pending', parent: 'vpc-p', region: 'cn-hangzhou' })), ['r8']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', limit: 3 })), ['r1', 'r2', 'r3']);
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', limit: 0 })), []);
+    });
+
+    it('pages with afterSeq + limit (keyset) and counts with filters', async (t) => {
+      const { store } = await open(t);
+      const inserted: Resource[] = [];
+      for (let i = 0; i < 11; i++) inserted.push(await store.insert(row(`p${i}`, { status: i % 3 === 0 ? 'Pending' : 'Available' })));
+      // A row deleted mid-way must not disturb the cursor.
+      await store.delete('vpc', 'p5');
+      const seen: Resource[] = [];
+      let cursor = 0;
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await store.list<Record<string, unknown>>({ kind: 'vpc', afterSeq: cursor, limit: 4 });
+        if (page.length === 0) break;
+        assert.ok(page.length <= 4);
+        seen.push(...page);
+        cursor = page[page.length - 1].seq;
+      }
+      assert.deepEqual(ids(seen), ids(inserted).filter((id) => id !== 'p5'));
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i].seq > seen[i - 1].seq, 'strictly ascending seq');
+      assert.deepEqual(ids(await store.list({ kind: 'vpc', status: 'Pending', afterSeq: inserted[3].seq })), ['p6', 'p9']);
+      assert.equal(await store.count({ kind: 'vpc' }), 10);
+      assert.equal(await store.count({ kind: 'vpc', status: 'Pending' }), 4);
+      assert.equal(await store.count({ kind: 'vpc', account: 'bob' }), 0);
+      assert.equal(await store.count({ kind: 'vpc', ids: ['p1', 'p2', 'p5'] }), 2);
+      assert.equal(await store.count({ kind: 'vpc', ids: [] }), 0);
+    });
+
+    it('updates with an optimistic version check', async (t) => {
+      const { store } = await open(t);
+      const a = await store.insert(row('u1'));
+      const stale = await store.get('vpc', 'u1');
+      const fresh = await store.get('vpc', 'u1');
+      fresh!.name = 'renamed';
+      fresh!.status = 'Deleting';
+      fresh!.parent = 'vpc-x';
+      fresh!.data = { changed: true };
+      const updated = await store.update(fresh!);
+      assert.equal(updated.version, 2);
+      assert.deepEqual(await store.get('vpc', 'u1'), { ...a, name: 'renamed', status: 'Deleting', parent: 'vpc-x', data: { changed: true }, version: 2 });
+      assert.equal((await store.list({ kind: 'vpc', parent: 'vpc-x' }))[0].id, 'u1', 'indexed columns follow the update');
+      stale!.name = 'lost update';
+      const e = await store.update(stale!).then(() => undefined, (x: unknown) => x);
+      assert.ok(e instanceof ApiError, `expected an ApiError, got ${e}`);
+      assert.equal(e.kind, 'Conflict');
+      assert.equal(e.code, 'OperationConflict');
+      assert.equal((await store.get('vpc', 'u1'))!.name, 'renamed', 'the stale write changed nothing');
+      assert.equal((await store.update(updated)).version, 3, 'the version returned by update is current');
+      await store.delete('vpc', 'u1');
+      const gone = await store.update({ ...updated, version: 3 }).then(() => undefined, (x: unknown) => x);
+      assert.ok(gone instanceof ApiError && gone.code === 'OperationConflict', 'updating a deleted row is a conflict');
+    });
+
+    it('deletes idempotently, under the row\'s own kind only', async (t) => {
+      const { store } = await open(t);
+      await store.insert(row('d1'));
+      await store.delete('eip', 'd1');
+      assert.ok(await store.get('vpc', 'd1'), 'another kind\'s delete leaves the row');
+      await store.delete('vpc', 'd1');
+      await store.delete('vpc', 'd1');
+      await store.delete('vpc', 'never-existed');
+      assert.equal(await store.get('vpc', 'd1'), undefined);
+      assert.equal(await store.count({ kind: 'vpc' }), 0);
+    });
+
+    it('commits a transaction\'s writes together and rolls all of them back on a throw', async (t) => {
+      const { store } = await open(t);
+      await store.insert(row('keep'));
+      const value = await store.tx(async (tx) => {
+        await tx.insert(row('t1'));
+        assert.ok(await tx.get('vpc', 't1'), 'a transaction reads its own writes');
+        return 42;
+      });
+      assert.equal(value, 42);
+      assert.ok(await store.get('vpc', 't1'));
+
+      const boom = new Error('boom');
+      await assert.rejects(
+        store.tx(async (tx) => {
+          await tx.insert(row('t2'));
+          const keep = await tx.get('vpc', 'keep');
+          keep!.name = 'changed';
+          await tx.update(keep!);
+          await tx.delete('vpc', 't1');
+          assert.equal(await tx.allocateIp('s', [{ first: 1, last: 9 }], 't2'), 1);
+          await tx.putIdempotency('alice', 'CreateVpc', 'tok', { paramsHash: 'h', response: '{}' }, '2024-01-01T00:00:00Z');
+          await tx.addEvent('alice', { resourceId: 't2', type: 'Normal', reason: 'Created', message: 'm' }, '2024-01-01T00:00:00Z');
+          throw boom;
+        }),
+        (e) => e === boom,
+      );
+      assert.equal(await store.get('vpc', 't2'), undefined);
+      assert.equal((await store.get('vpc', 'keep'))!.name, 'name-keep');
+      assert.equal((await store.get('vpc', 'keep'))!.version, 1);
+      assert.ok(await store.get('vpc', 't1'), 'the rolled-back delete did not happen');
+      assert.equal(await store.countIps('s'), 0);
+      assert.equal(await store.getIdempotency('alice', 'CreateVpc', 'tok'), undefined);
+      assert.deepEqual(await store.listEvents(['t2']), []);
+      // An ApiError thrown by a handler reaches the caller unchanged, and the store stays usable.
+      await assert.rejects(store.tx(async () => { throw new ApiError('Conflict', 'X', 'y'); }), (e) => e instanceof ApiError && e.code === 'X');
+      assert.equal(await store.tx(async (tx) => tx.count({ kind: 'vpc' })), 2);
+    });
+
+    it('neither shows an open transaction\'s writes outside it nor rolls back other writes with it', async (t) => {
+      const { store } = await open(t);
+      let inserted!: () => void;
+      const insertedP = new Promise<void>((r) => (inserted = r));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const running = store.tx(async (tx) => {
+        await tx.insert(row('uncommitted'));
+        inserted();
+        await gate;
+        throw new Error('roll back');
+      });
+      await insertedP;
+      const read = store.get('vpc', 'uncommitted');
+      const counted = store.count({ kind: 'vpc' });
+      const nonce = store.useNonce('outside', 1000, 1000);
+      const key = store.putAccessKey({ accessKeyId: 'LTAIoutside', accessKeySecret: 's', account: 'alice' });
+      release();
+      await assert.rejects(running, /roll back/);
+      assert.equal(await read, undefined);
+      assert.equal(await counted, 0);
+      assert.equal(await nonce, true);
+      await key;
+      assert.equal(await store.useNonce('outside', 1500, 1000), false, 'the nonce written beside the transaction stayed');
+      assert.ok(await store.getAccessKey('LTAIoutside'));
+      assert.equal(await store.get('vpc', 'uncommitted'), undefined);
+    });
+
+    it('allocates the lowest free address, reuses gaps, honours or refuses a wanted one', async (t) => {
+      const { store } = await open(t);
+      const range = [{ first: 100, last: 104 }];
+      assert.equal(await store.allocateIp('sw', range, 'o1'), 100);
+      assert.equal(await store.allocateIp('sw', range, 'o2'), 101);
+      assert.equal(await store.allocateIp('sw', range, 'o3'), 102);
+      await store.releaseIp('sw', 101);
+      await store.releaseIp('sw', 101);
+      assert.equal(await store.ipOwner('sw', 101), undefined);
+      assert.equal(await store.allocateIp('sw', range, 'o4'), 101, 'a released address is reused first');
+      assert.equal(await store.allocateIp('sw', range, 'o5', 102), undefined, 'a wanted address that is taken is refused');
+      assert.equal(await store.allocateIp('sw', range, 'o5', 105), undefined, 'a wanted address out of range is refused');
+      assert.equal(await store.allocateIp('sw', range, 'o5', 99), undefined);
+      assert.equal(await store.allocateIp('sw', range, 'o5', 104), 104);
+      assert.equal(await store.allocateIp('sw', range, 'o6'), 103, 'the lowest free one below a wanted one');
+      assert.equal(await store.allocateIp('sw', range, 'o7'), undefined, 'exhausted');
+      assert.equal(await store.countIps('sw'), 5);
+      assert.equal(await store.ipOwner('sw', 100), 'o1');
+      assert.equal(await store.ipOwner('sw', 101), 'o4');
+      assert.equal(await store.ipOwner('sw', 104), 'o5');
+      assert.equal(await store.ipOwner('sw', 103), 'o6');
+      assert.equal(await store.ipOwner('other', 100), undefined);
+      // Scopes are independent: the same address is free in another vSwitch.
+      assert.equal(await store.allocateIp('other', range, 'x'), 100);
+      assert.equal(await store.countIps('other'), 1);
+      assert.equal(await store.countIps('empty'), 0);
+      // A gap inside a run of allocations, and a wanted address that is free.
+      const big = [{ first: 3232235777, last: 3232236030 }]; // 192.168.1.1 – 192.168.1.254
+      assert.equal(await store.allocateIp('big', big, 'a', 3232235780), 3232235780);
+      const got: number[] = [];
+      for (let i = 0; i < 4; i++) got.push((await store.allocateIp('big', big, `b${i}`))!);
+      assert.deepEqual(got, [3232235777, 3232235778, 3232235779, 3232235781]);
+    });
+
+    it('allocates across several ranges in order and reports exhaustion', async (t) => {
+      const { store } = await open(t);
+      const ranges = [{ first: 10, last: 11 }, { first: 20, last: 20 }, { first: 30, last: 31 }];
+      const got: (number | undefined)[] = [];
+      for (let i = 0; i < 6; i++) got.push(await store.allocateIp('multi', ranges, `o${i}`));
+      assert.deepEqual(got, [10, 11, 20, 30, 31, undefined]);
+      assert.equal(await store.allocateIp('multi', ranges, 'w', 25), undefined, 'between ranges is out of range');
+      await store.releaseIp('multi', 20);
+      assert.equal(await store.allocateIp('multi', ranges, 'again'), 20);
+      await store.releaseIp('multi', 31);
+      assert.equal(await store.allocateIp('multi', ranges, 'wanted', 31), 31);
+      assert.equal(await store.ipOwner('multi', 31), 'wanted');
+      assert.equal(await store.allocateIp('multi', [], 'none'), undefined);
+    });
+
+    it('keeps idempotency records per account, action and token, first writer wins', async (t) => {
+      const { store } = await open(t);
+      assert.equal(await store.getIdempotency('alice', 'CreateVpc', 't1'), undefined);
+      await store.putIdempotency('alice', 'CreateVpc', 't1', { paramsHash: 'h1', response: '{"VpcId":"vpc-1"}' }, '2024-01-01T00:00:00Z');
+      assert.deepEqual(await store.getIdempotency('alice', 'CreateVpc', 't1'), { paramsHash: 'h1', response: '{"VpcId":"vpc-1"}' });
+      await store.putIdempotency('alice', 'CreateVpc', 't1', { paramsHash: 'h2', response: '{}' }, '2024-01-01T00:00:01Z');
+      assert.deepEqual(await store.getIdempotency('alice', 'CreateVpc', 't1'), { paramsHash: 'h1', response: '{"VpcId":"vpc-1"}' });
+      assert.equal(await store.getIdempotency('bob', 'CreateVpc', 't1'), undefined);
+      assert.equal(await store.getIdempotency('alice', 'DeleteVpc', 't1'), undefined);
+      assert.equal(await store.getIdempotency('alice', 'CreateVpc', 'T1'), undefined, 'tokens are case-sensitive');
+    });
+
+    it('records events, bumping a repeated one, listing by ids and afterSeq, deleting per resource', async (t) => {
+      const { store } = await open(t);
+      const ev = (resourceId: string, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal') => ({ resourceId, type, reason, message });
+      await store.addEvent('alice', ev('eci-1', 'Scheduled', 'placed'), '2024-01-01T00:00:00Z');
+      await store.addEvent('alice', ev('eci-1', 'Scheduled', 'placed'), '2024-01-01T00:00:05Z');
+      await store.addEvent('alice', ev('eci-1', 'Scheduled', 'placed'), '2024-01-01T00:00:09Z');
+      await store.addEvent('alice', ev('eci-2', 'Failed', 'boom', 'Warning'), '2024-01-01T00:00:10Z');
+      await store.addEvent('alice', ev('eci-1', 'Pulling', 'image'), '2024-01-01T00:00:11Z');
+      await store.addEvent('alice', ev('eci-1', 'Scheduled', 'other message'), '2024-01-01T00:00:12Z');
+      // Only the latest event of a resource is bumped: an earlier repeat starts a new one.
+      await store.addEvent('alice', ev('eci-1', 'Pulling', 'image'), '2024-01-01T00:00:13Z');
+      const all = await store.listEvents(['eci-1', 'eci-2']);
+      assert.deepEqual(
+        all.map((e) => [e.resourceId, e.type, e.reason, e.message, e.count, e.firstTimestamp, e.lastTimestamp]),
+        [
+          ['eci-1', 'Normal', 'Scheduled', 'placed', 3, '2024-01-01T00:00:00Z', '2024-01-01T00:00:09Z'],
+          ['eci-2', 'Warning', 'Failed', 'boom', 1, '2024-01-01T00:00:10Z', '2024-01-01T00:00:10Z'],
+          ['eci-1', 'Normal', 'Pulling', 'image', 1, '2024-01-01T00:00:11Z', '2024-01-01T00:00:11Z'],
+          ['eci-1', 'Normal', 'Scheduled', 'other message', 1, '2024-01-01T00:00:12Z', '2024-01-01T00:00:12Z'],
+          ['eci-1', 'Normal', 'Pulling', 'image', 1, '2024-01-01T00:00:13Z', '2024-01-01T00:00:13Z'],
+        ],
+      );
+      for (let i = 1; i < all.length; i++) assert.ok(all[i].seq > all[i - 1].seq);
+      assert.deepEqual((await store.listEvents(['eci-2'])).map((e) => e.reason), ['Failed']);
+      assert.deepEqual(await store.listEvents([]), []);
+      assert.deepEqual(await store.listEvents(['eci-9']), []);
+      assert.deepEqual((await store.listEvents(['eci-1', 'eci-2'], all[1].seq)).map((e) => e.seq), all.slice(2).map((e) => e.seq));
+      assert.deepEqual((await store.listEvents(['eci-1', 'eci-2'], 0, 2)).map((e) => e.seq), all.slice(0, 2).map((e) => e.seq));
+      await store.deleteEvents('eci-1');
+      await store.deleteEvents('eci-1');
+      assert.deepEqual((await store.listEvents(['eci-1', 'eci-2'])).map((e) => e.resourceId), ['eci-2']);
+    });
+
+    it('accepts a nonce once until it expires', async (t) => {
+      const { store } = await open(t);
+      const now = 1_700_000_000_000;
+      assert.equal(await store.useNonce('n1', now, 60_000), true);
+      assert.equal(await store.useNonce('n1', now + 1, 60_000), false);
+      assert.equal(await store.useNonce('n1', now + 59_999, 60_000), false);
+      assert.equal(await store.useNonce('n2', now, 60_000), true, 'another nonce is independent');
+      assert.equal(await store.useNonce('n1', now + 60_001, 60_000), true, 'reusable once expired');
+      assert.equal(await store.useNonce('n1', now + 60_002, 60_000), false, 'and then remembered again');
+    });
+
+    it('stores access keys without overwriting an existing one', async (t) => {
+      const { store } = await open(t);
+      assert.equal(await store.getAccessKey('LTAIb'), undefined);
+      assert.deepEqual(await store.listAccessKeys(), []);
+      await store.putAccessKey({ accessKeyId: 'LTAIb', accessKeySecret: 'sb', account: 'bob' });
+      await store.putAccessKey({ accessKeyId: 'LTAIa', accessKeySecret: 'sa', account: 'alice' });
+      await store.putAccessKey({ accessKeyId: 'LTAIa', accessKeySecret: 'other', account: 'mallory' });
+      assert.deepEqual(await store.getAccessKey('LTAIa'), { accessKeyId: 'LTAIa', accessKeySecret: 'sa', account: 'alice' });
+      assert.deepEqual(await store.listAccessKeys(), [
+        { accessKeyId: 'LTAIa', accessKeySecret: 'sa', account: 'alice' },
+        { accessKeyId: 'LTAIb', accessKeySecret: 'sb', account: 'bob' },
+      ]);
+    });
+
+    it('applies migrations once: re-opening is a no-op and keeps the data', async (t) => {
+      const first = await open(t);
+      await first.store.insert(row('survivor'));
+      await first.store.allocateIp('sw', [{ first: 1, last: 5 }], 'survivor');
+      const versions = async (d: SqlDriver) => (await d.query('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
+      assert.deepEqual(await versions(first.driver), MIGRATIONS.map((m) => m.version));
+      const second = await open(t, first.url);
+      assert.deepEqual(await versions(second.driver), MIGRATIONS.map((m) => m.version));
+      assert.ok(await second.store.get('vpc', 'survivor'));
+      assert.equal(await second.store.ipOwner('sw', 1), 'survivor');
+      const third = await open(t, first.url);
+      assert.deepEqual(await versions(third.driver), MIGRATIONS.map((m) => m.version));
+    });
+
+    it('gives 200 concurrent allocations on one scope 200 distinct addresses', async (t) => {
+      // On PostgreSQL, two stores (two servers) with their own pools race through the ON CONFLICT retry.
+      const a = await open(t);
+      const b = dialect === 'postgres' ? (await open(t, a.url)).store : a.store;
+      const range = [{ first: 5000, last: 5999 }];
+      const got = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => (i % 2 ? b : a.store).tx((tx) => tx.allocateIp('hot', range, `owner-${i}`))),
+      );
+      assert.ok(got.every((ip) => ip !== undefined));
+      assert.equal(new Set(got).size, 200);
+      // Nothing was skipped: lowest-free allocation with no releases fills the bottom of the range.
+      assert.deepEqual([...got].sort((x, y) => x! - y!), Array.from({ length: 200 }, (_, i) => 5000 + i));
+      assert.equal(await a.store.countIps('hot'), 200);
+      for (const i of [0, 57, 199]) assert.equal(await b.ipOwner('hot', got[i]!), `owner-${i}`);
+      // Outside transactions no lock queues them: lost races go through the ON CONFLICT retry.
+      const more = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? b : a.store).allocateIp('hot', range, `more-${i}`)));
+      assert.deepEqual([...more].sort((x, y) => x! - y!), Array.from({ length: 50 }, (_, i) => 5200 + i));
+      assert.equal(await b.countIps('hot'), 250);
+    });
+
+    it('serialises transactions sharing a lock key, so a check-then-act quota holds', async (t) => {
+      const a = await open(t);
+      const b = dialect === 'postgres' ? (await open(t, a.url)).store : a.store;
+      const results = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 ? b : a.store).tx(async (tx) => {
+            if ((await tx.count({ kind: 'eip', account: 'alice' })) >= 15) throw new ApiError('QuotaExceeded', 'QuotaExceeded.Eip', 'full');
+            await tx.insert(row(`q${i}`, { kind: 'eip' }));
+          }, 'account:alice'),
+        ),
+      );
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 15);
+      assert.ok(results.every((r) => r.status === 'fulfilled' || (r.reason as ApiError).code === 'QuotaExceeded.Eip'));
+      assert.equal(await a.store.count({ kind: 'eip', account: 'alice' }), 15);
+    });
+
+    it('lets exactly one of two concurrent read-modify-writes of a row win', async (t) => {
+      const a = await open(t);
+      const b = dialect === 'postgres' ? (await open(t, a.url)).store : a.store;
+      await a.store.insert(row('race', { data: { n: 0 } }));
+      const bump = (s: SqlStore) => async () => {
+        const r = await s.get<{ n: number }>('vpc', 'race');
+        r!.data = { n: r!.data.n + 1 };
+        return s.update(r!);
+      };
+      // Both read version 1 before either writes.
+      const reads = await Promise.all([a.store.get('vpc', 'race'), b.get('vpc', 'race')]);
+      const outcomes = await Promise.allSettled(reads.map((r, i) => (i ? b : a.store).update({ ...r!, data: { n: 1 } })));
+      assert.deepEqual(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected']);
+      const rejected = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      assert.equal((rejected.reason as ApiError).code, 'OperationConflict');
+      await bump(b)();
+      assert.deepEqual((await a.store.get('vpc', 'race'))!.data, { n: 2 });
+      assert.equal((await a.store.get('vpc', 'race'))!.version, 3);
+    });
+  });
+}
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'eci-store-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+contract('sqlite', () => ({
+  fresh: () => join(dir, `s${++created}.db`),
+  driver: (url) => new SqliteDriver(url),
+}));
+
+let pg: TestPostgres | undefined;
+describe('PostgreSQL', () => {
+  before(async () => {
+    pg = await startPostgres();
+  });
+  after(() => pg?.stop());
+  contract('postgres', () => ({
+    fresh: () => pg!.createDatabase(`contract${++created}`),
+    driver: (url) => new PostgresDriver(url),
+  }));
+});
