@@ -13,7 +13,7 @@
 // server under --cpu-prof and print where its time goes), --out FILE (default bench/results.json).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -51,16 +51,43 @@ const SIZE = QUICK
   : { floor: 100_000, describe: 50_000, describePage: 10_000, create: 20_000, seedGroups: 100 };
 const warmupFor = (n: number) => Math.max(500, Math.floor(n / 5));
 
+interface Measured extends LoadResult {
+  /**
+   * CPU time (user + system) the server process spent per measured request, in µs: what a request
+   * costs, however busy the machine is with other work (rates on a shared 2-core machine vary).
+   * PostgreSQL's own processes are not included.
+   */
+  readonly serverCpuUsPerRequest: number | null;
+}
+
 interface Row {
   readonly scenario: string;
   readonly store: string;
-  readonly result: LoadResult;
+  readonly result: Measured;
   readonly target?: keyof typeof TARGETS;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 // ---------------------------------------------------------------------------------------------------
 
-function runLoad(config: LoadConfig): Promise<LoadResult> {
+/** Runs the load generator against a server whose process is `serverPid`, measuring its CPU too. */
+async function runLoad(config: LoadConfig, serverPid: number | undefined): Promise<Measured> {
+  // The process's CPU over warm-up and measured requests alike, divided by both.
+  const before = cpuSeconds(serverPid);
+  const result = await spawnLoad(config);
+  const after = cpuSeconds(serverPid);
+  const total = config.warmup + config.requests;
+  const serverCpuUsPerRequest = before !== undefined && after !== undefined ? Math.round(((after - before) * 1e6) / total) : null;
+  return { ...result, serverCpuUsPerRequest };
+}
+
+function spawnLoad(config: LoadConfig): Promise<LoadResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench/load.ts'), JSON.stringify(config)], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -75,7 +102,7 @@ function runLoad(config: LoadConfig): Promise<LoadResult> {
   });
 }
 
-async function measureFloor(): Promise<LoadResult> {
+async function measureFloor(): Promise<Measured> {
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench/floor-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const endpoint = await new Promise<string>((res, rej) => {
     let out = '';
@@ -89,7 +116,7 @@ async function measureFloor(): Promise<LoadResult> {
   try {
     // The same shape of request as the API scenarios: a POST with a query string, as the SDK sends.
     const request = signV3({ accessKeyId: 'floor', accessKeySecret: 'floor' }, { action: 'DescribeContainerGroups', version: ECI, params: { RegionId: REGION }, host: endpoint });
-    return await runLoad({ endpoint, connections: CONNECTIONS, warmup: warmupFor(SIZE.floor), requests: SIZE.floor, source: { kind: 'fixed', request } });
+    return await runLoad({ endpoint, connections: CONNECTIONS, warmup: warmupFor(SIZE.floor), requests: SIZE.floor, source: { kind: 'fixed', request } }, child.pid);
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
@@ -191,7 +218,7 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
       kind: 'signed', key, signature: 'v3', action, version: ECI, params: { RegionId: REGION, ...params }, rotate,
     });
     const load = (source: SignedSource, requests: number, runId: string) =>
-      runLoad({ endpoint: server.endpoint, connections: CONNECTIONS, warmup: warmupFor(requests), requests, source, runId });
+      runLoad({ endpoint: server.endpoint, connections: CONNECTIONS, warmup: warmupFor(requests), requests, source, runId }, server.process.pid);
 
     rows.push({
       scenario: 'DescribeContainerGroups, one by id',
@@ -257,14 +284,15 @@ async function main(): Promise<void> {
     return { ...row, ratio, errors, pass };
   });
 
-  const header = [pad('scenario', 38), pad('store', 9), pad('req/s', 8, true), pad('floor', 8, true), pad('floor/x', 8, true), pad('p50 ms', 8, true), pad('p99 ms', 8, true), pad('errors', 7, true), '  target'];
+  const header = [pad('scenario', 38), pad('store', 9), pad('req/s', 8, true), pad('floor', 8, true), pad('floor/x', 8, true), pad('p50 ms', 8, true), pad('p99 ms', 8, true), pad('errors', 7, true), pad('cpu µs', 7, true), '  target'];
   const line = '-'.repeat(header.join(' ').length + 16);
+  console.log('cpu µs: CPU time of the server process per request (user + system; PostgreSQL\'s processes not included)');
   console.log('\n' + header.join(' ') + '\n' + line);
-  console.log([pad('floor: node:http, fixed JSON', 38), pad('-', 9), pad(String(floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(floor.p50ms), 8, true), pad(String(floor.p99ms), 8, true), pad('0', 7, true)].join(' '));
+  console.log([pad('floor: node:http, fixed JSON', 38), pad('-', 9), pad(String(floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(floor.p50ms), 8, true), pad(String(floor.p99ms), 8, true), pad('0', 7, true), pad(String(floor.serverCpuUsPerRequest ?? '?'), 7, true)].join(' '));
   for (const v of verdicts) {
     const t = v.target ? TARGETS[v.target] : undefined;
     const target = t ? `  ≥${t.minRps}/s, ≤${t.maxFloorRatio}× floor: ${v.pass ? 'PASS' : 'MISS'}` : '  (informational)';
-    console.log([pad(v.scenario, 38), pad(v.store, 9), pad(String(v.result.rps), 8, true), pad(String(floor.rps), 8, true), pad(v.ratio.toFixed(2), 8, true), pad(String(v.result.p50ms), 8, true), pad(String(v.result.p99ms), 8, true), pad(String(v.errors), 7, true)].join(' ') + target);
+    console.log([pad(v.scenario, 38), pad(v.store, 9), pad(String(v.result.rps), 8, true), pad(String(floor.rps), 8, true), pad(v.ratio.toFixed(2), 8, true), pad(String(v.result.p50ms), 8, true), pad(String(v.result.p99ms), 8, true), pad(String(v.errors), 7, true), pad(String(v.result.serverCpuUsPerRequest ?? '?'), 7, true)].join(' ') + target);
     for (const s of v.result.sampleErrors) console.log(`    error sample: ${s}`);
   }
   for (const [store, why] of Object.entries(skipped)) console.log(`${store}: skipped (${why})`);

@@ -142,10 +142,11 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
 
     // The action must come from what the signature covers: V1 signs the parameters only, so its
     // x-acs-* headers (pop-core and the SDK send them too) are ignored; V3 signs the headers it names,
-    // and readCredentials refuses an x-acs-action/x-acs-version it does not sign.
-    const v3 = header(req.headers, 'authorization')?.startsWith('ACS3-') ?? false;
-    const actionName = (v3 ? header(req.headers, 'x-acs-action') : undefined) ?? params.get('Action');
-    const version = (v3 ? header(req.headers, 'x-acs-version') : undefined) ?? params.get('Version');
+    // and readCredentials refuses an x-acs-action/x-acs-version it does not sign. (A request with no
+    // signature at all may name its action either way: it is refused as IncompleteSignature.)
+    const v1 = !header(req.headers, 'authorization')?.startsWith('ACS3-') && params.has('Signature');
+    const actionName = (v1 ? undefined : header(req.headers, 'x-acs-action')) ?? params.get('Action');
+    const version = (v1 ? undefined : header(req.headers, 'x-acs-version')) ?? params.get('Version');
     if (!actionName) throw invalid('MissingParameter', 'The input parameter "Action" that is mandatory for processing this request is not supplied.');
     if (!version) throw invalid('MissingParameter', 'The input parameter "Version" that is mandatory for processing this request is not supplied.');
     const product = versions.get(version);

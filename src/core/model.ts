@@ -349,7 +349,7 @@ export interface ContainerGroupData extends ContainerGroupNetworkData {
   Containers: ContainerSpec[];
   InitContainers: ContainerSpec[];
   Volumes: VolumeSpec[];
-  /** '' = the reference's default (ClusterFirst-like: the VPC resolver plus DnsConfig). */
+  /** '' (unset): the platform's resolver with DnsConfig added; Default: the host's; None: DnsConfig only. */
   DnsPolicy: '' | 'None' | 'Default';
   DnsConfig: DnsConfigSpec;
   HostAliases: { Ip: string; Hostnames: string[] }[];
