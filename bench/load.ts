@@ -43,9 +43,12 @@ export interface LoadConfig {
   readonly source: SignedSource | FixedSource;
   /** A distinct tag per run, so templates with `{i}` stay unique across runs against one server. */
   readonly runId?: string;
+  /** Stop issuing measured requests after this long (a slow server still gives a rate in bounded time). */
+  readonly maxSeconds?: number;
 }
 
 export interface LoadResult {
+  /** Measured requests answered (fewer than asked when maxSeconds cut the run short). */
   readonly requests: number;
   readonly seconds: number;
   readonly rps: number;
@@ -169,14 +172,16 @@ export async function run(config: LoadConfig): Promise<LoadResult> {
 
   let next = 0;
   let measuredStart = 0;
+  let answered = 0;
+  const deadline = () => config.maxSeconds !== undefined && next > config.warmup && performance.now() - measuredStart > config.maxSeconds * 1000;
   const drive = async (c: Connection) => {
-    while (next < requests.length) {
+    while (next < requests.length && !deadline()) {
       const i = next++;
       if (i === config.warmup) measuredStart = performance.now();
       const started = performance.now();
       const { status, body } = await c.request(requests[i]);
       if (i < config.warmup) continue;
-      latencies[i - config.warmup] = performance.now() - started;
+      latencies[answered++] = performance.now() - started;
       statuses[status] = (statuses[status] ?? 0) + 1;
       if (status !== 200) {
         if (sampleErrors.length < 3) sampleErrors.push(`${status} ${body.toString('utf8', 0, Math.min(body.length, 300))}`);
@@ -189,12 +194,12 @@ export async function run(config: LoadConfig): Promise<LoadResult> {
   await Promise.all(conns.map(drive));
   const seconds = (performance.now() - measuredStart) / 1000;
   for (const c of conns) c.close();
-  const sorted = latencies.sort();
+  const sorted = latencies.subarray(0, answered).sort();
   const pct = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 100) / 100;
   return {
-    requests: config.requests,
+    requests: answered,
     seconds: Math.round(seconds * 1000) / 1000,
-    rps: Math.round(config.requests / seconds),
+    rps: Math.round(answered / seconds),
     p50ms: pct(0.5),
     p99ms: pct(0.99),
     statuses,

@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # PostgreSQL: the shared store, and the store contract tests run against a real server.
-# iproute2, nftables, runc, busybox-static, iperf3, curl: the host agent's data plane and its tests.
-packages=(postgresql iproute2 nftables runc busybox-static iperf3 curl)
+# iproute2, nftables, runc, busybox-static, iperf3, curl, perl: the host agent's data plane (perl: the container log writer) and its tests.
+packages=(postgresql iproute2 nftables runc busybox-static iperf3 curl perl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,17 +1,27 @@
 // `eci server`, `eci dev` and `eci keys`: the long-running processes and store administration.
 
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG, type ServerConfig } from '../core/config.ts';
 import { createAccessKey } from '../controllers/seed.ts';
 import { openStore } from '../store/sql-store.ts';
 import { startServer } from '../cmd/server.ts';
+import { startHostAgent, type HostAgent } from '../cmd/agent.ts';
+import { describePreflight, preflight } from '../agent/preflight.ts';
 import { DEFAULT_STATE_DIR, type DevFile } from './config.ts';
 
 export const DAEMON_HELP = `  eci dev [--port N] [--state-dir DIR] [--config FILE]
                        run OpenECI all-in-one in the foreground (SQLite in DIR, default ./.eci; --port 0
-                       picks a free port); writes DIR/dev.json with the endpoint and a key, which eci reads
+                       picks a free port); writes DIR/dev.json with the endpoint and a key, which eci reads.
+                       As root it also runs a host agent inside a network namespace of its own
+                       (eci-host-<id>, named in dev.json as hostNetns), removed with every container on exit
+  eci agent [--store URL] [--state-dir DIR] [--region R] [--zone Z] [--cpu N] [--memory GiB]
+            [--host-netns NAME | --sandbox-host]
+                       run the host agent: registers this host and runs the container groups placed on it;
+                       --host-netns puts its kernel objects in that namespace (created if missing) instead
+                       of the machine's own; --sandbox-host in eci-host-<host id>, as eci dev does
   eci server [--port N] [--host H] [--store URL] [--state-dir DIR] [--config FILE]
                        run the API server; URL is a SQLite file path (default DIR/eci.db) or postgres://…
   eci keys create --account NAME [--store URL | --state-dir DIR] [--json]
@@ -77,7 +87,35 @@ export async function runDev(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
   let dev: DevFile | undefined = existsSync(devPath) ? (JSON.parse(readFileSync(devPath, 'utf8')) as DevFile) : undefined;
   const known = dev && (await server.store.getAccessKey(dev.accessKeyId));
   const key = known ?? (await createAccessKey(server.store, 'dev'));
-  dev = { endpoint: `127.0.0.1:${server.port}`, accessKeyId: key.accessKeyId, accessKeySecret: key.accessKeySecret, regionId: config.regions[0].regionId };
+  // The agent runs only where it can: without root (or a tool) the API still serves, and says why.
+  const check = await preflight();
+  let agent: HostAgent | undefined;
+  let agentNote = '';
+  if (check.ok) {
+    try {
+      const region = config.regions[0];
+      agent = await startHostAgent({
+        store: server.store,
+        stateDir: join(stateDir, 'agent'),
+        regionId: region.regionId,
+        zoneId: region.zones[0],
+        // A dev sandbox offers more than the machine has: the limits are cgroup caps, not reservations.
+        cpu: Math.max(cpus().length, 32),
+        memory: Math.max(Math.floor(totalmem() / 2 ** 30), 128),
+        hostNetns: 'own',
+      });
+      agentNote = `Host agent ${agent.hostId} runs instances inside network namespace ${agent.hostNetns} (zone ${region.zones[0]}).`;
+    } catch (e) {
+      agentNote = `The host agent did not start (${e instanceof Error ? e.message : String(e)}); running the API only.`;
+    }
+  } else agentNote = `${describePreflight(check)}\nRunning the API only: container groups stay Scheduling.`;
+  dev = {
+    endpoint: `127.0.0.1:${server.port}`,
+    accessKeyId: key.accessKeyId,
+    accessKeySecret: key.accessKeySecret,
+    regionId: config.regions[0].regionId,
+    ...(agent?.hostNetns ? { hostNetns: agent.hostNetns } : {}),
+  };
   writeFileSync(devPath, JSON.stringify(dev, null, 2) + '\n', { mode: 0o600 });
   // The CLI finds ./.eci by itself; any other state dir must be named to it.
   const hint = stateDir === resolve(DEFAULT_STATE_DIR) ? '' : ` --state-dir ${stateDir}`;
@@ -93,8 +131,62 @@ Try:
   npx eci${hint} ps
 
 Or point an official SDK at endpoint "${dev.endpoint}" with protocol "http" and the keys above.
+${agentNote}
 Stop with Ctrl-C.`);
-  onSignals(() => server.close());
+  onSignals(async () => {
+    // Containers and namespaces of the dev host go with it; the store (and so the groups' rows) stays.
+    if (agent) await agent.destroy().catch((e: unknown) => console.error(`eci dev: cleanup failed: ${e instanceof Error ? e.message : String(e)}`));
+    await server.close();
+  });
+  return new Promise<number>(() => undefined);
+}
+
+export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      store: { type: 'string', default: env.ECI_STORE },
+      'state-dir': { type: 'string', default: env.ECI_STATE_DIR ?? DEFAULT_STATE_DIR },
+      region: { type: 'string', default: DEFAULT_CONFIG.regions[0].regionId },
+      zone: { type: 'string' },
+      cpu: { type: 'string' },
+      memory: { type: 'string' },
+      'host-netns': { type: 'string' },
+      'sandbox-host': { type: 'boolean', default: false },
+      'api-port': { type: 'string', default: '0' },
+    },
+  });
+  const stateDir = resolve(values['state-dir']!);
+  mkdirSync(stateDir, { recursive: true });
+  const check = await preflight();
+  if (!check.ok) throw new Error(describePreflight(check));
+  const region = DEFAULT_CONFIG.regions.find((r) => r.regionId === values.region);
+  const zoneId = values.zone ?? region?.zones[0];
+  if (!zoneId) throw new Error(`eci agent: --zone is required for region ${values.region}`);
+  const num = (v: string | undefined, name: string, dflt: number) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!(n > 0)) throw new Error(`eci agent: --${name} must be a positive number, got "${v}"`);
+    return n;
+  };
+  const storeUrl = values.store ?? join(stateDir, 'eci.db');
+  const store = await openStore(storeUrl);
+  const agent = await startHostAgent({
+    store,
+    stateDir: join(stateDir, 'agent'),
+    regionId: values.region!,
+    zoneId,
+    cpu: num(values.cpu, 'cpu', cpus().length),
+    memory: num(values.memory, 'memory', Math.floor(totalmem() / 2 ** 30)),
+    hostNetns: values['sandbox-host'] ? 'own' : (values['host-netns'] ?? null),
+    apiPort: Number(values['api-port']),
+  });
+  console.log(`eci agent listening on ${agent.apiEndpoint} (pid ${process.pid}, host ${agent.hostId}, zone ${zoneId}${agent.hostNetns ? `, host netns ${agent.hostNetns}` : ''})`);
+  // Stopping the agent leaves its containers running: a restarted agent adopts them.
+  onSignals(async () => {
+    await agent.stop();
+    await store.close();
+  });
   return new Promise<number>(() => undefined);
 }
 

@@ -14,7 +14,7 @@ import { isProduct, printProductHelp, runAction } from './actions.ts';
 import { extractGlobalFlags } from './args.ts';
 import { loadCliConfig, type Place } from './config.ts';
 import { createContext, type CliContext } from './context.ts';
-import { DAEMON_HELP, runDev, runKeys, runServer } from './daemons.ts';
+import { DAEMON_HELP, runAgent, runDev, runKeys, runServer } from './daemons.ts';
 import { CliError, describeFailure, EXIT_OK, EXIT_USAGE } from './errors.ts';
 import { processIo, type Io } from './output.ts';
 import { configVerb } from './verbs/config.ts';
@@ -67,7 +67,7 @@ async function dispatch(ctx: CliContext, args: readonly string[]): Promise<numbe
   const [word, ...rest] = args;
   if (word === undefined || word === 'help' || word === '--help' || word === '-h') {
     const topic = word === 'help' ? rest[0] : undefined;
-    if (topic === 'server' || topic === 'dev' || topic === 'keys') {
+    if (topic === 'server' || topic === 'dev' || topic === 'keys' || topic === 'agent') {
       ctx.io.out(DAEMON_HELP);
       return EXIT_OK;
     }
@@ -92,7 +92,7 @@ async function dispatch(ctx: CliContext, args: readonly string[]): Promise<numbe
         `${productVerb ? ` nor one of the commands ${productVerb.subcommands?.join(', ')}` : ''}. See \`eci ${word} --help\`.`,
     );
   }
-  const known = [...VERBS.map((v) => v.name), 'server', 'dev', 'keys', ...Object.keys(PRODUCTS)];
+  const known = [...VERBS.map((v) => v.name), 'server', 'dev', 'agent', 'keys', ...Object.keys(PRODUCTS)];
   throw new CliError(`unknown command "${word}". Commands: ${[...new Set(known)].join(', ')}. Run \`eci help\`.`);
 }
 
@@ -108,13 +108,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
       io.out(version());
       return EXIT_OK;
     }
-    if (command === 'server' || command === 'dev' || command === 'keys') {
+    if (command === 'server' || command === 'dev' || command === 'keys' || command === 'agent') {
       if (rest.includes('--help') || rest.includes('-h')) {
         io.out(DAEMON_HELP);
         return EXIT_OK;
       }
       if (command === 'server') return await runServer([...rest], env);
       if (command === 'dev') return await runDev([...rest], env);
+      if (command === 'agent') return await runAgent([...rest], env);
       return await runKeys([...rest], env);
     }
     if (command === undefined || (command === 'help' && rest.length === 0) || command === '--help' || command === '-h') {

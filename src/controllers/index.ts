@@ -4,6 +4,8 @@
 import type { ServerConfig } from '../core/config.ts';
 import type { Store } from '../store/store.ts';
 import { eipController } from './eip.ts';
+import { hostController } from './hosts.ts';
+import { placementController } from './placement.ts';
 
 export interface Controller {
   readonly name: string;
@@ -19,6 +21,8 @@ export interface ControllerDeps {
 /** The controllers of the server, explicitly listed. */
 const CONTROLLER_FACTORIES: readonly ((deps: ControllerDeps) => Controller)[] = [
   eipController,
+  hostController,
+  placementController,
 ];
 
 export function startControllers(deps: ControllerDeps): { stop(): Promise<void> } {

@@ -13,6 +13,7 @@ export const KIND = {
   bandwidthPackage: 'CommonBandwidthPackage',
   ipPool: 'PublicIpAddressPool',
   containerGroup: 'ContainerGroup',
+  host: 'Host',
 } as const;
 
 /** The account that owns system resources every account may use (the default public IP pool). */
@@ -392,4 +393,81 @@ export interface ContainerGroupData extends ContainerGroupNetworkData {
    * generation; a generation it has not applied yet is pending work.
    */
   Generation: number;
+  /** The host placement put the group on (src/controllers/placement.ts); absent or '' while unplaced. */
+  HostId?: string;
+  /** The status of that host as last seen by the host controller; Unhealthy means its state is unknown. */
+  HostStatus?: HostStatus;
+  /** DeleteContainerGroup with Force on a group a host runs: the agent skips the grace period. */
+  ForceDelete?: boolean;
+  /** The Generation the host agent last converged the group to (UpdateContainerGroup → Updating until equal). */
+  ObservedGeneration?: number;
+  // Observed state written by the host agent (src/agent/runtime/lifecycle.ts), absent until a host reports;
+  // src/core/container-status.ts presents it (Containers[].CurrentState…, DescribeContainerGroupStatus).
+  /** One entry per container of Containers, in spec order. */
+  ContainerStatuses?: ContainerStatusData[];
+  /** One entry per container of InitContainers, in spec order. */
+  InitContainerStatuses?: ContainerStatusData[];
+  /** RFC 3339: when the host began running the group (Kubernetes status.startTime; ActiveDeadlineSeconds counts from it). */
+  StartTime?: string;
+  /** Why the group is in its status, as a Kubernetes pod's status.reason (`DeadlineExceeded`…), or ''. */
+  StatusReason?: string;
+  StatusMessage?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Hosts: one row per machine running the host agent (kind Host, account SYSTEM_ACCOUNT, region = its
+// region, parent = its zone). System rows: no tenant action lists or shows them.
+
+export type HostStatus = 'Ready' | 'Unhealthy';
+
+export interface HostData {
+  HostId: string;
+  ZoneId: string;
+  RegionId: string;
+  /** Capacity offered to container groups: vCPU and GiB. */
+  Cpu: number;
+  Memory: number;
+  /** Set by the host controller from LastHeartbeat; the agent never writes it. */
+  Status: HostStatus;
+  /** RFC 3339 UTC; written by the agent at registration and every heartbeat. */
+  LastHeartbeat: string;
+  /** host:port of the agent's local API (logs, exec), or '' when it serves none. */
+  AgentEndpoint: string;
+  /** The bearer secret of that API, written by the agent with AgentEndpoint; '' with it. */
+  AgentToken?: string;
+  /** The agent's version string, or ''. */
+  Version: string;
+  RegisteredTime: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Observed container state (written by the host agent, shown by Describe*).
+
+/** A container state as the reference's CurrentState / PreviousState. Times are RFC 3339 UTC, '' when none. */
+export interface ContainerStateData {
+  State: 'Waiting' | 'Running' | 'Terminated';
+  /** Waiting: ContainerCreating, PodInitializing, CrashLoopBackOff; Terminated: Completed, Error, OOMKilled, StartError… */
+  Reason: string;
+  Message: string;
+  DetailStatus: string;
+  /** Terminated only. */
+  ExitCode?: number;
+  Signal?: number;
+  StartTime: string;
+  FinishTime: string;
+}
+
+export interface ContainerStatusData {
+  Name: string;
+  Ready: boolean;
+  /** The container has run at least once in this instance. */
+  Started: boolean;
+  /**
+   * Times the container was started again after its first run. Also the ordinal of its current run,
+   * which the agent tags the runc container with, so a restarted agent adopts it instead of counting twice.
+   */
+  RestartCount: number;
+  CurrentState: ContainerStateData;
+  /** The last finished run, absent before one finished. */
+  PreviousState?: ContainerStateData;
 }

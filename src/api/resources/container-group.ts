@@ -10,7 +10,6 @@
 import {
   containersNeed,
   decodeBase64,
-  initialContainerState,
   isAbsolutePath,
   isContainedRelativePath,
   isFieldPath,
@@ -26,13 +25,16 @@ import {
   sizeGroup,
 } from '../../core/container-group.ts';
 import { parseIp } from '../../core/cidr.ts';
-import { invalid, invalidParameter, missingParameter } from '../../core/errors.ts';
+import { observedContainer, presentContainerState } from '../../core/container-status.ts';
+import { AgentApiError } from '../../agent/api.ts';
+import { ApiError, invalid, invalidParameter, missingParameter } from '../../core/errors.ts';
 import {
   KIND,
   type ContainerGroupData,
   type ContainerSpec,
   type DnsConfigSpec,
   type EipData,
+  type HostData,
   type LifecycleHandlerSpec,
   type ProbeSpec,
   type RegistryCredentialSpec,
@@ -550,8 +552,9 @@ function presentHook(h: LifecycleHandlerSpec) {
   };
 }
 
-export function presentContainer(c: ContainerSpec, groupStatus: string, init: boolean) {
-  const state = initialContainerState(groupStatus);
+export function presentContainer(c: ContainerSpec, groupStatus: string, init: boolean, observed?: Pick<ContainerGroupData, 'ContainerStatuses' | 'InitContainerStatuses'>) {
+  // What the host agent last reported (core/container-status.ts), or the placeholder before it did.
+  const state = presentContainerState(groupStatus, observed ? observedContainer(observed, c.Name, init) : undefined);
   return {
     Name: c.Name,
     Image: c.Image,
@@ -569,15 +572,15 @@ export function presentContainer(c: ContainerSpec, groupStatus: string, init: bo
       ? []
       : c.EnvironmentVars.map((e) => (e.FieldPath ? { Key: e.Key, Value: '', ValueFrom: { FieldRef: { FieldPath: e.FieldPath } } } : { Key: e.Key, Value: e.Value })),
     VolumeMounts: c.VolumeMounts.map((m) => ({ ...m })),
-    Ready: false,
-    RestartCount: 0,
+    Ready: state.Ready,
+    RestartCount: state.RestartCount,
     Stdin: c.Stdin,
     StdinOnce: c.StdinOnce,
     Tty: c.Tty,
     TerminationMessagePath: c.TerminationMessagePath,
     TerminationMessagePolicy: c.TerminationMessagePolicy,
-    CurrentState: { State: state.State, Reason: state.Reason, Message: state.Message, DetailStatus: '' },
-    PreviousState: {},
+    CurrentState: state.CurrentState,
+    PreviousState: state.PreviousState,
     SecurityContext: {
       Capability: { Adds: c.SecurityContext.CapabilityAdds },
       ReadOnlyRootFilesystem: c.SecurityContext.ReadOnlyRootFilesystem,
@@ -651,8 +654,8 @@ export function presentContainerGroup(r: Resource<ContainerGroupData>, events: R
     ExpiredTime: '',
     Tags: d.Tags.map((t) => ({ Key: t.Key, Value: t.Value })),
     ...(events ? { Events: events } : {}),
-    Containers: d.Containers.map((c) => presentContainer(c, r.status, false)),
-    InitContainers: d.InitContainers.map((c) => presentContainer(c, r.status, true)),
+    Containers: d.Containers.map((c) => presentContainer(c, r.status, false, d)),
+    InitContainers: d.InitContainers.map((c) => presentContainer(c, r.status, true, d)),
     Volumes: d.Volumes.map(presentVolume),
     DnsConfig: { NameServers: d.DnsConfig.NameServers, Searches: d.DnsConfig.Searches, Options: d.DnsConfig.Options.map((o) => ({ ...o })) },
     HostAliases: d.HostAliases.map((h) => ({ Ip: h.Ip, Hostnames: h.Hostnames })),
@@ -734,6 +737,27 @@ export async function removeContainerGroup(tx: Tx, group: Resource<ContainerGrou
   }
   await tx.deleteEvents(group.id);
   await tx.delete(KIND.containerGroup, group.id);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The host agent of a placed group (DescribeContainerLog, ExecContainerCommand forward to its local API).
+
+/** The API address and secret of the agent that runs `group`; ServiceUnavailable when none serves it. */
+export async function requireGroupAgent(tx: Tx, group: Resource<ContainerGroupData>): Promise<{ hostId: string; endpoint: string; token: string }> {
+  const hostId = group.data.HostId ?? '';
+  const host = hostId ? await tx.get<HostData>(KIND.host, hostId) : undefined;
+  if (!host || !host.data.AgentEndpoint || !host.data.AgentToken)
+    throw new ApiError('Unavailable', 'ServiceUnavailable', `No host agent serves the container group ${group.id}${hostId ? ` (host ${hostId} has no agent API)` : ''}.`);
+  return { hostId, endpoint: host.data.AgentEndpoint, token: host.data.AgentToken };
+}
+
+/** Relays an agent API failure with the agent's error code (its message names the group and the reason). */
+export function agentFailure(e: unknown): ApiError {
+  if (e instanceof AgentApiError) {
+    const kind = e.status === 404 ? 'NotFound' : e.status === 503 || e.status === 502 ? 'Unavailable' : e.status >= 500 ? 'Internal' : e.code === 'IncorrectStatus' ? 'Conflict' : 'InvalidInput';
+    return new ApiError(kind, e.code, e.message);
+  }
+  return new ApiError('Internal', 'InternalError', e instanceof Error ? e.message : String(e));
 }
 
 // ---------------------------------------------------------------------------------------------------

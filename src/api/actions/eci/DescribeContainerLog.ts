@@ -1,8 +1,9 @@
 import { defineAction } from '../../action.ts';
 import { canReadLogs, notRunningReason } from '../../../core/container-group.ts';
-import { ApiError, conflict, invalidParameter } from '../../../core/errors.ts';
+import { callAgent, type LogRequest } from '../../../agent/api.ts';
+import { conflict, invalidParameter } from '../../../core/errors.ts';
 import { p } from '../../../core/params.ts';
-import { requireContainerGroup } from '../../resources/container-group.ts';
+import { agentFailure, requireContainerGroup, requireGroupAgent } from '../../resources/container-group.ts';
 
 export const DescribeContainerLog = defineAction({
   product: 'eci',
@@ -31,10 +32,23 @@ export const DescribeContainerLog = defineAction({
     if (!all.some((c) => c.Name === params.ContainerName))
       throw invalidParameter('ContainerName', `The container group ${group.id} has no container "${params.ContainerName}" (it has ${all.map((c) => c.Name).join(', ')}).`);
     if (!canReadLogs(group.status)) throw conflict('IncorrectStatus', `${notRunningReason(group.id, group.status)} It has no logs.`);
-    // Contract: logs live only on the host that runs the group; the control plane stores none. Once the
-    // host agent exists, this reads them from that host's agent (ContainerName, Tail, SinceSeconds or
-    // StartTime, LimitBytes, Timestamps, LastTime) and answers {ContainerName, Content}. Until then no
-    // group gets past Scheduling, so this line is reached only by a store written by something else.
-    throw new ApiError('Unavailable', 'ServiceUnavailable', `No host agent serves the container group ${group.id}; its logs cannot be read.`);
+    // Logs live only on the host that runs the group; the control plane stores none. Its agent reads them.
+    const agent = await requireGroupAgent(ctx.tx, group);
+    const body: LogRequest = {
+      ContainerGroupId: group.id,
+      ContainerName: params.ContainerName,
+      Tail: params.Tail,
+      SinceSeconds: params.SinceSeconds,
+      StartTime: params.StartTime || undefined,
+      LimitBytes: params.LimitBytes,
+      Timestamps: params.Timestamps,
+      LastTime: params.LastTime,
+    };
+    try {
+      const r = await callAgent<{ ContainerName: string; Content: string }>(agent.endpoint, agent.token, '/v1/logs', body);
+      return { ContainerName: r.ContainerName, Content: r.Content };
+    } catch (e) {
+      throw agentFailure(e);
+    }
   },
 });

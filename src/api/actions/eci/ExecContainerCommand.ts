@@ -1,8 +1,9 @@
 import { defineAction } from '../../action.ts';
 import { canExec, notRunningReason } from '../../../core/container-group.ts';
-import { ApiError, conflict, invalidParameter } from '../../../core/errors.ts';
+import { callAgent, type ExecRequest } from '../../../agent/api.ts';
+import { conflict, invalidParameter } from '../../../core/errors.ts';
 import { p } from '../../../core/params.ts';
-import { requireContainerGroup } from '../../resources/container-group.ts';
+import { agentFailure, requireContainerGroup, requireGroupAgent } from '../../resources/container-group.ts';
 
 export const ExecContainerCommand = defineAction({
   product: 'eci',
@@ -25,10 +26,22 @@ export const ExecContainerCommand = defineAction({
     if (!group.data.Containers.some((c) => c.Name === params.ContainerName))
       throw invalidParameter('ContainerName', `The container group ${group.id} has no container "${params.ContainerName}" (it has ${group.data.Containers.map((c) => c.Name).join(', ')}).`);
     if (!canExec(group.status)) throw conflict('IncorrectStatus', `${notRunningReason(group.id, group.status)} A command runs only in a Running container group.`);
-    // Contract: a command runs on the host that runs the group. Once the host agent exists, this asks that
-    // host's agent to start it (argv = Command, TTY, Stdin) and answers {WebSocketUri, HttpUrl} for an
-    // interactive session, or {SyncResponse} with its output when Sync is true. Until then no group gets
-    // past Scheduling, so this line is reached only by a store written by something else.
-    throw new ApiError('Unavailable', 'ServiceUnavailable', `No host agent serves the container group ${group.id}; the command cannot run.`);
+    // The command runs on the host that runs the group, through its agent. Sync answers the output;
+    // otherwise the agent answers an HttpUrl that runs the command once when fetched (no WebSocket yet).
+    const agent = await requireGroupAgent(ctx.tx, group);
+    const body: ExecRequest = {
+      ContainerGroupId: group.id,
+      ContainerName: params.ContainerName,
+      Command: params.Command,
+      Sync: params.Sync === true,
+      TTY: params.TTY === true,
+      Stdin: params.Stdin === true,
+    };
+    try {
+      const r = await callAgent<{ SyncResponse?: string; WebSocketUri?: string; HttpUrl?: string }>(agent.endpoint, agent.token, '/v1/exec', body);
+      return body.Sync ? { SyncResponse: r.SyncResponse ?? '' } : { WebSocketUri: r.WebSocketUri ?? '', HttpUrl: r.HttpUrl ?? '' };
+    } catch (e) {
+      throw agentFailure(e);
+    }
   },
 });

@@ -1,0 +1,101 @@
+// Executes planned steps (plan.ts) through exec.ts.
+//
+// Contracts:
+// - Steps run in order. Each creating step registers its undo; when a step fails, its own undo (a
+//   batch may have half-succeeded; undos are tolerant deletes) and then the undos of the steps already
+//   run in the same unit run in reverse (errors during undo are collected, not thrown), then a
+//   NetApplyError naming the unit and the step is thrown. Steps of earlier units stay applied:
+//   the next resync plans from what is there.
+// - Every op is idempotent in effect (plan.ts emits `replace` and tolerant deletes; adding an existing
+//   netns or deleting a missing one succeeds), so re-running after a partial failure is safe.
+// - Not safe to run concurrently with another apply on the same host: the agent's reconcile loop is
+//   the only caller.
+
+import { ExecError, ipBatch, nftApply, run } from './exec.ts';
+import type { NetOp, NetStep } from './plan.ts';
+
+export class NetApplyError extends Error {
+  readonly unit: string;
+  readonly step: string;
+  readonly undoErrors: readonly unknown[];
+  constructor(unit: string, step: string, cause: unknown, undoErrors: readonly unknown[]) {
+    super(`network unit ${unit}: "${step}" failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'NetApplyError';
+    this.unit = unit;
+    this.step = step;
+    this.undoErrors = undoErrors;
+  }
+}
+
+/** The kernel operations apply needs; tests may substitute it to inject failures. */
+export type OpRunner = (op: NetOp) => Promise<void>;
+
+export const runOp: OpRunner = async (op) => {
+  switch (op.type) {
+    case 'netnsAdd':
+      try {
+        await run(['ip', 'netns', 'add', op.name]);
+      } catch (e) {
+        if (!(e instanceof ExecError && /File exists/.test(e.stderr))) throw e;
+      }
+      return;
+    case 'netnsDel':
+      try {
+        await run(['ip', 'netns', 'del', op.name]);
+      } catch (e) {
+        if (!(e instanceof ExecError && /No such file/.test(e.stderr))) throw e;
+      }
+      return;
+    case 'ip':
+      if (!op.bestEffort) return ipBatch(op.netns, op.lines);
+      try {
+        await run(['ip', '-force', '-batch', '-'], { netns: op.netns, input: op.lines.join('\n') + '\n' });
+      } catch (e) {
+        if (!(e instanceof ExecError)) throw e;
+      }
+      return;
+    case 'nft':
+      return nftApply(op.netns, op.script);
+    case 'sysctl':
+      return writeSysctls(op.netns, op.values);
+  }
+};
+
+/**
+ * Writes `net.…` sysctls of a namespace through /proc/sys (one `sh` in the namespace; /proc/sys/net
+ * shows the namespace of the writer, so entering the network namespace is enough). No procps needed.
+ */
+export async function writeSysctls(netns: string | null, values: Readonly<Record<string, string>>): Promise<void> {
+  const entries = Object.entries(values);
+  for (const [k, v] of entries) if (!/^net(\.[A-Za-z0-9_-]+)+$/.test(k) || !/^[0-9]+$/.test(v)) throw new Error(`refusing sysctl ${k}=${v}`);
+  const script = entries.map(([k, v]) => `echo ${v} > /proc/sys/${k.replaceAll('.', '/')}`).join(' && ');
+  await run(['sh', '-c', script], { netns });
+}
+
+/** Runs the steps; see the contracts above. Returns the number of steps run. */
+export async function applyNetwork(steps: readonly NetStep[], runner: OpRunner = runOp): Promise<number> {
+  let unit = '';
+  let undos: NetOp[] = [];
+  for (const step of steps) {
+    if (step.unit !== unit) {
+      unit = step.unit;
+      undos = [];
+    }
+    try {
+      await runner(step.op);
+    } catch (e) {
+      const undoErrors: unknown[] = [];
+      if (step.undo) undos.push(step.undo);
+      for (const u of undos.reverse()) {
+        try {
+          await runner(u);
+        } catch (ue) {
+          undoErrors.push(ue);
+        }
+      }
+      throw new NetApplyError(step.unit, step.what, e, undoErrors);
+    }
+    if (step.undo) undos.push(step.undo);
+  }
+  return steps.length;
+}

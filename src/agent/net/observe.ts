@@ -1,0 +1,168 @@
+// Reads the actual network state of one host: the namespaces carrying its prefix, their links,
+// addresses, routes and forwarding sysctls, and each router's `inet eci` table. Read-only.
+//
+// Cost: per namespace one `ip -j -batch -` (addresses with link flags and aliases, then routes); per
+// router one `nft -j list table` and one sysctl read. A namespace that disappears while being read is
+// reported as absent rather than failing the whole observation.
+
+import { ExecError, json, listNetns, run } from './exec.ts';
+import { NFT_TABLE, type Elements } from './render.ts';
+
+export interface ObservedLink {
+  readonly ifname: string;
+  readonly up: boolean;
+  readonly alias: string;
+  /** IPv4 addresses as `a.b.c.d/len`. */
+  readonly addrs: readonly string[];
+}
+
+export interface ObservedRoute {
+  /** `default` or `a.b.c.d` / `a.b.c.d/len` as ip prints it. */
+  readonly dst: string;
+  readonly gateway?: string;
+  readonly dev?: string;
+}
+
+export interface ObservedNft {
+  /** Chain, set and map names present. */
+  readonly objects: readonly string[];
+  /** The comment of the `fp` chain's rule (`fp:<hash>`), or ''. */
+  readonly fingerprint: string;
+  /** Elements of every set and map present, by name (see `part` for the rendering). */
+  readonly elements: Elements;
+}
+
+export interface ObservedNetns {
+  readonly name: string | null;
+  readonly links: readonly ObservedLink[];
+  readonly routes: readonly ObservedRoute[];
+  /** `/proc/sys/net/ipv4/...` relative paths → value, for routers only (ip_forward, conf/<if>/proxy_arp, neigh/<if>/proxy_delay). */
+  readonly sysctls: Readonly<Record<string, string>>;
+  /** For routers only; null when the table does not exist. */
+  readonly nft?: ObservedNft | null;
+}
+
+export interface ObservedHost {
+  /** The host netns as observed (null name: the agent's own namespace). Absent when it does not exist. */
+  readonly host?: ObservedNetns;
+  /** Namespaces carrying the host's prefix, by name. */
+  readonly netns: ReadonlyMap<string, ObservedNetns>;
+}
+
+interface IpAddrJson {
+  ifname: string;
+  flags?: string[];
+  ifalias?: string;
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+
+/** `ip -j addr` and `ip -j route` of one namespace in one spawn. */
+export async function observeLinks(netns: string | null): Promise<{ links: ObservedLink[]; routes: ObservedRoute[] }> {
+  const { stdout } = await run(['ip', '-j', '-batch', '-'], { netns, input: 'addr show\nroute show\n' });
+  const [addrText, routeText] = stdout.split('\n').filter((l) => l.trim());
+  const addrs = JSON.parse(addrText ?? '[]') as IpAddrJson[];
+  const routes = JSON.parse(routeText ?? '[]') as { dst: string; gateway?: string; dev?: string }[];
+  return {
+    links: addrs.map((a) => ({
+      ifname: a.ifname,
+      up: (a.flags ?? []).includes('UP'),
+      alias: a.ifalias ?? '',
+      addrs: (a.addr_info ?? []).filter((x) => x.family === 'inet').map((x) => `${x.local}/${x.prefixlen}`),
+    })),
+    routes: routes.map((r) => ({ dst: r.dst, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.dev ? { dev: r.dev } : {}) })),
+  };
+}
+
+/** ip_forward, and every interface's proxy_arp and proxy_delay, of a namespace. */
+export async function observeSysctls(netns: string | null): Promise<Record<string, string>> {
+  const { stdout } = await run(['sh', '-c', 'cd /proc/sys/net/ipv4 && grep -H . ip_forward conf/*/proxy_arp neigh/*/proxy_delay 2>/dev/null; true'], { netns });
+  const out: Record<string, string> = {};
+  for (const line of stdout.split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+type NftJsonPart = string | number | { concat: NftJsonPart[] } | { prefix: { addr: string; len: number } } | { range: [string, string] } | Record<string, unknown>;
+
+/**
+ * One key or value as render.ts writes it: addresses, numbers, protocols and classids bare, other
+ * strings (interface names) quoted, concatenations joined by ` . `. Verdicts and anything else are
+ * kept as JSON (never compared with desired state).
+ */
+function part(p: NftJsonPart): string {
+  if (typeof p === 'number') return String(p);
+  if (typeof p === 'string') return /^[0-9.]+$/.test(p) || /^[0-9a-f]+:[0-9a-f]+$/.test(p) || p === 'tcp' || p === 'udp' ? p : `"${p}"`;
+  if (Array.isArray((p as { concat?: unknown }).concat)) return (p as { concat: NftJsonPart[] }).concat.map(part).join(' . ');
+  const prefix = (p as { prefix?: { addr: string; len: number } }).prefix;
+  if (prefix) return `${prefix.addr}/${prefix.len}`;
+  const range = (p as { range?: [string, string] }).range;
+  if (range) return `${range[0]}-${range[1]}`;
+  return JSON.stringify(p);
+}
+
+/** The `inet eci` table of a namespace, or null when absent. */
+export async function observeNft(netns: string | null): Promise<ObservedNft | null> {
+  let doc: { nftables: Record<string, any>[] };
+  try {
+    doc = await json(netns, ['nft', '-j', 'list', 'table', 'inet', NFT_TABLE]);
+  } catch (e) {
+    if (e instanceof ExecError && /No such file or directory/.test(e.stderr)) return null;
+    throw e;
+  }
+  const objects: string[] = [];
+  let fingerprint = '';
+  const elements: Elements = {};
+  for (const item of doc.nftables ?? []) {
+    const obj = item.chain ?? item.set ?? item.map;
+    if (obj) {
+      objects.push(obj.name);
+      if (item.set || item.map) {
+        const m = (elements[obj.name] = new Map<string, string>());
+        for (const el of (obj.elem ?? []) as (NftJsonPart | [NftJsonPart, NftJsonPart])[]) {
+          if (Array.isArray(el)) m.set(part(el[0]), part(el[1]));
+          else m.set(part(el), '');
+        }
+      }
+    }
+    if (item.rule && item.rule.chain === 'fp' && typeof item.rule.comment === 'string') fingerprint = item.rule.comment;
+  }
+  return { objects: objects.sort(), fingerprint, elements };
+}
+
+const isGone = (e: unknown) => e instanceof ExecError && /No such file|does not exist|Invalid argument|setns/i.test(e.stderr);
+
+/**
+ * Observes the host: its host netns (null = own namespace; a named one that does not exist is
+ * reported absent) and every namespace whose name starts with `prefix`. `routers` names the namespaces
+ * whose nft table and sysctls are read (every `<prefix>vpcr-…` namespace is a router).
+ */
+export async function observeHost(hostNetns: string | null, prefix: string): Promise<ObservedHost> {
+  const names = await listNetns();
+  let host: ObservedNetns | undefined;
+  if (hostNetns === null || names.includes(hostNetns)) {
+    const l = await observeLinks(hostNetns);
+    host = { name: hostNetns, ...l, sysctls: {} };
+  }
+  const mine = names.filter((n) => n.startsWith(prefix) && n !== hostNetns);
+  const observed = await Promise.all(
+    mine.map(async (name): Promise<ObservedNetns | undefined> => {
+      try {
+        const router = name.startsWith(`${prefix}vpcr-`);
+        const [l, sysctls, nft] = await Promise.all([
+          observeLinks(name),
+          router ? observeSysctls(name) : Promise.resolve({}),
+          router ? observeNft(name) : Promise.resolve(undefined),
+        ]);
+        return { name, ...l, sysctls, ...(router ? { nft } : {}) };
+      } catch (e) {
+        if (isGone(e)) return undefined;
+        throw e;
+      }
+    }),
+  );
+  const netns = new Map<string, ObservedNetns>();
+  for (const o of observed) if (o && o.name) netns.set(o.name, o);
+  return { ...(host ? { host } : {}), netns };
+}

@@ -1,0 +1,411 @@
+// Wiring of the host agent: registration, the runc runtime, the network, and the group driver the agent
+// loop (src/agent/agent.ts) calls. Used by `eci agent` and by `eci dev` (in-process, own host netns).
+
+import { randomBytes } from 'node:crypto';
+import { startAgent, type GroupDriver, type GroupObservation, type RunningAgent } from '../agent/agent.ts';
+import { AgentApiError } from '../agent/api.ts';
+import { run, listNetns } from '../agent/net/exec.ts';
+import { applyNetwork } from '../agent/net/apply.ts';
+import { destroySandboxHost, ensureSandboxHost } from '../agent/net/host.ts';
+import { instanceNetnsName, shortId } from '../agent/net/names.ts';
+import { observeHost } from '../agent/net/observe.ts';
+import { planNetwork } from '../agent/net/plan.ts';
+import { securityGroupPolicy } from '../agent/net/render.ts';
+import { deriveHostNetwork } from '../agent/net/topology.ts';
+import { ensureHostId, heartbeat, registerHost } from '../agent/registration.ts';
+import { ensureBusyboxImage, ImageNotFoundError } from '../agent/runtime/busybox-image.ts';
+import {
+  containerKey,
+  planInstance,
+  recoverMemory,
+  type HookResult,
+  type InstanceDesired,
+  type InstanceMemory,
+  type ProbeResult,
+  type RuntimeState,
+  type StartError,
+} from '../agent/runtime/lifecycle.ts';
+import { LogNotFoundError } from '../agent/runtime/logs.ts';
+import { runHandler } from '../agent/runtime/probes.ts';
+import { RuncRuntime, type ContainerRunStatus } from '../agent/runtime/runtime.ts';
+import { hostCgroupPath } from '../agent/runtime/bundle.ts';
+import { removeCgroupTree } from '../agent/runtime/runc.ts';
+import { ApiError } from '../core/errors.ts';
+import {
+  KIND,
+  type ContainerGroupData,
+  type ContainerSpec,
+  type EipData,
+  type ForwardEntryData,
+  type HostData,
+  type NatGatewayData,
+  type SecurityGroupData,
+  type SnatEntryData,
+  type VpcData,
+  type VSwitchData,
+} from '../core/model.ts';
+import { rfc3339 } from '../core/time.ts';
+import type { Resource, Store, Tx } from '../store/store.ts';
+
+export interface HostAgentOptions {
+  readonly store: Store;
+  /** The agent's own state (host id, images, runc root, group files and logs). */
+  readonly stateDir: string;
+  readonly regionId: string;
+  readonly zoneId: string;
+  readonly cpu: number;
+  readonly memory: number;
+  /**
+   * Where the host's kernel objects live: null = the agent's own namespace (production); a name = that
+   * netns (created if missing, kept on exit); 'own' = the sandbox `eci-host-<id>` (net/host.ts), created
+   * now and removed by destroy().
+   */
+  readonly hostNetns: string | null | 'own';
+  readonly apiPort?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface HostAgent {
+  readonly hostId: string;
+  readonly hostNetns: string | null;
+  readonly apiEndpoint: string;
+  readonly agent: RunningAgent;
+  /** Ends the loops; containers keep running (a restarted agent adopts them). */
+  stop(): Promise<void>;
+  /** stop() plus: every container, mount, cgroup and namespace of this host removed (eci dev exit). */
+  destroy(): Promise<void>;
+}
+
+const netnsPath = (name: string): string => `/var/run/netns/${name}`;
+
+async function ensureNetns(name: string): Promise<boolean> {
+  if ((await listNetns()).includes(name)) return false;
+  await run(['ip', 'netns', 'add', name]);
+  await run(['ip', 'link', 'set', 'lo', 'up'], { netns: name });
+  return true;
+}
+
+async function deleteNetns(name: string): Promise<void> {
+  if ((await listNetns()).includes(name)) await run(['ip', 'netns', 'delete', name]);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The network side: the store rows the placed groups need → topology → observe → plan → apply.
+
+/** A Tx that reads nothing (destroyAll: plan the host as if it held no group). */
+const emptyTx = { list: async () => [] } as unknown as Tx;
+
+async function syncHostNetwork(tx: Tx, hostId: string, hostNetns: string | null, groups: readonly Resource<ContainerGroupData>[]): Promise<void> {
+  const vpcIds = new Set(groups.map((g) => g.data.VpcId));
+  const inVpc = <D extends { VpcId: string }>(rows: Resource<D>[]) => rows.filter((r) => vpcIds.has(r.data.VpcId));
+  const [vpcs, vSwitches, sgs, eips, nats] = vpcIds.size
+    ? await Promise.all([
+        tx.list<VpcData>({ kind: KIND.vpc, ids: [...vpcIds] }),
+        tx.list<VSwitchData>({ kind: KIND.vSwitch }).then(inVpc),
+        tx.list<SecurityGroupData>({ kind: KIND.securityGroup }).then(inVpc),
+        tx.list<EipData>({ kind: KIND.eip }),
+        tx.list<NatGatewayData>({ kind: KIND.natGateway }).then(inVpc),
+      ])
+    : [[], [], [], [], []];
+  const natIds = new Set(nats.map((n) => n.id));
+  const [snats, dnats] = natIds.size
+    ? await Promise.all([
+        tx.list<SnatEntryData>({ kind: KIND.snatEntry }).then((r) => r.filter((e) => natIds.has(e.data.NatGatewayId))),
+        tx.list<ForwardEntryData>({ kind: KIND.forwardEntry }).then((r) => r.filter((e) => natIds.has(e.data.NatGatewayId))),
+      ])
+    : [[], []];
+  const desired = deriveHostNetwork({
+    hostId,
+    hostNetns,
+    groups: groups.map((g) => g.data),
+    vpcs: vpcs.map((r) => r.data),
+    vSwitches: vSwitches.map((r) => r.data),
+    eips: eips.filter((e) => vpcIds.has(e.data.VpcId) || e.data.InstanceType === 'Nat' || groups.some((g) => g.id === e.data.InstanceId)).map((e) => ({ status: e.status, data: e.data })),
+    natGateways: nats.map((r) => r.data),
+    snatEntries: snats.map((r) => r.data),
+    forwardEntries: dnats.map((r) => r.data),
+  });
+  const observed = await observeHost(hostNetns, desired.prefix);
+  const sgData = sgs.map((r) => r.data);
+  const steps = planNetwork(desired, observed, (vpc) => securityGroupPolicy(vpc, sgData));
+  await applyNetwork(steps);
+}
+
+interface DriverDeps {
+  readonly hostId: string;
+  readonly runtime: RuncRuntime;
+  readonly now: () => Date;
+}
+
+function toRuntimeState(s: ContainerRunStatus, now: number): RuntimeState {
+  if (s.state === 'absent') return { state: 'absent' };
+  const startedAt = s.startedAt ? Date.parse(s.startedAt) : now;
+  if (s.state === 'running') return { state: 'running', run: s.run, startedAt };
+  return {
+    state: 'exited',
+    run: s.run,
+    startedAt,
+    finishedAt: s.finishedAt ? Date.parse(s.finishedAt) : now,
+    exitCode: s.exitCode ?? -1,
+    ...(s.reason ? { reason: s.reason } : {}),
+    ...(s.message ? { message: s.message } : {}),
+  };
+}
+
+/** What the lifecycle planner is asked for a group in `status` (restart and update carried out as restarts). */
+function desiredFor(g: Resource<ContainerGroupData>, deleting: boolean): InstanceDesired {
+  const d = g.data;
+  if (deleting) return { spec: d, deleting: true, force: d.ForceDelete === true };
+  if (g.status === 'Restarting') return { spec: d, restartToken: `restart:${d.StatusTime}`, restartStatus: 'Restarting' };
+  if (g.status === 'Updating' && d.ObservedGeneration !== d.Generation) return { spec: d, restartToken: `generation:${d.Generation}`, restartStatus: 'Updating' };
+  return { spec: d };
+}
+
+interface GroupRound {
+  memory?: InstanceMemory;
+  probeResults: ProbeResult[];
+  hookResults: HookResult[];
+  startErrors: StartError[];
+  /** Kills, probes and hooks under way (keyed by what they are), so a round never repeats one. */
+  inFlight: Set<string>;
+  wakeTimer?: ReturnType<typeof setTimeout>;
+}
+
+function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: boolean }, stateDir: string): GroupDriver {
+  const { runtime, hostId } = d;
+  const network = (tx: Tx, groups: readonly Resource<ContainerGroupData>[]) => syncHostNetwork(tx, hostId, hostNetns.name, groups);
+  /** Per group: the lifecycle planner's memory and the results of its asynchronous actions. */
+  const rounds = new Map<string, GroupRound>();
+  let wake: () => void = () => undefined;
+
+  const roundOf = (id: string): GroupRound => {
+    let r = rounds.get(id);
+    if (!r) rounds.set(id, (r = { probeResults: [], hookResults: [], startErrors: [], inFlight: new Set() }));
+    return r;
+  };
+  const forget = (id: string) => {
+    const r = rounds.get(id);
+    if (r?.wakeTimer) clearTimeout(r.wakeTimer);
+    rounds.delete(id);
+  };
+  /** Runs work in the background; a result makes the agent plan again at once. */
+  const background = (r: GroupRound, key: string, work: () => Promise<void>) => {
+    if (r.inFlight.has(key)) return;
+    r.inFlight.add(key);
+    void work()
+      .catch(() => undefined)
+      .finally(() => {
+        r.inFlight.delete(key);
+        wake();
+      });
+  };
+
+  /** One lifecycle round: observe the runtime, plan, act; answers the plan. */
+  const round = async (g: Resource<ContainerGroupData>, desired: InstanceDesired) => {
+    const now = d.now().getTime();
+    const r = roundOf(g.id);
+    const netns = instanceNetnsName(hostId, g.id);
+    const all = [
+      ...g.data.InitContainers.map((c) => ({ role: 'init' as const, c })),
+      ...g.data.Containers.map((c) => ({ role: 'app' as const, c })),
+    ];
+    const observedRuntime: Record<string, RuntimeState> = {};
+    for (const { role, c } of all) observedRuntime[containerKey(role, c.Name)] = toRuntimeState(await runtime.state(g.id, c.Name), now);
+    r.memory ??= recoverMemory(desired, { ...g.data, status: g.status }, now);
+    const plan = planInstance(desired, { memory: r.memory, runtime: observedRuntime, probeResults: r.probeResults.splice(0), hookResults: r.hookResults.splice(0), startErrors: r.startErrors.splice(0) }, now);
+    r.memory = plan.memory;
+
+    const specOf = (key: string): ContainerSpec | undefined => all.find((x) => containerKey(x.role, x.c.Name) === key)?.c;
+    const target = (name: string) => ({ netns, exec: (argv: readonly string[], timeoutMs: number) => runtime.exec(g.id, name, argv, timeoutMs) });
+    let prepared = false;
+    for (const a of plan.actions) {
+      if (a.kind === 'start') {
+        const c = specOf(a.key);
+        if (!c) continue;
+        const held = observedRuntime[a.key];
+        // A start of a run the runtime already holds is a no-op (an adopted container after an agent restart).
+        if (held.state !== 'absent' && held.run === a.run) continue;
+        try {
+          if (!prepared) await runtime.prepareGroup(g.data);
+          prepared = true;
+          await runtime.start({ group: g.data, container: c, netnsPath: netnsPath(netns), run: a.run });
+        } catch (e) {
+          r.startErrors.push({ key: a.key, run: a.run, message: e instanceof Error ? e.message : String(e) });
+          wake();
+        }
+      } else if (a.kind === 'kill') {
+        background(r, `kill:${a.key}:${a.run}:${a.signal}`, async () => {
+          await runtime.stop(g.id, a.container, a.signal === 'SIGKILL' ? 0 : Math.max(0, Math.ceil(a.graceMs / 1000)));
+        });
+      } else if (a.kind === 'probe') {
+        background(r, `probe:${a.key}:${a.run}:${a.probe}`, async () => {
+          const out = await runHandler(a.spec, target(a.container), a.timeoutMs).catch((e: unknown) => ({ ok: false, message: e instanceof Error ? e.message : String(e) }));
+          r.probeResults.push({ key: a.key, run: a.run, probe: a.probe, ok: out.ok, message: out.message });
+        });
+      } else if (a.kind === 'hook') {
+        background(r, `hook:${a.key}:${a.run}`, async () => {
+          const out = await runHandler(a.handler, target(a.container), a.timeoutMs).catch((e: unknown) => ({ ok: false, message: e instanceof Error ? e.message : String(e) }));
+          r.hookResults.push({ key: a.key, run: a.run, hook: a.hook, ok: out.ok, message: out.message });
+        });
+      }
+    }
+    if (r.wakeTimer) clearTimeout(r.wakeTimer);
+    r.wakeTimer = undefined;
+    if (plan.wakeAt !== undefined) r.wakeTimer = setTimeout(() => wake(), Math.max(0, plan.wakeAt - d.now().getTime()) + 5);
+    return plan;
+  };
+
+  return {
+    async start(w) {
+      wake = w;
+      ensureBusyboxImage(stateDir);
+    },
+
+    async syncNetwork(tx, groups) {
+      await network(tx, groups);
+    },
+
+    async syncGroup(g): Promise<GroupObservation> {
+      try {
+        // The network pass made the instance netns; an instance never runs without its own.
+        if (!(await listNetns()).includes(instanceNetnsName(hostId, g.id)))
+          return { status: 'Pending', data: {}, events: [{ type: 'Warning', reason: 'NetworkNotReady', message: `The network namespace of ${g.id} is not set up yet (see the agent's log); its containers wait for it.` }] };
+        const plan = await round(g, desiredFor(g, false));
+        const st = plan.status;
+        const status: GroupObservation['status'] = st.status === 'Terminating' ? 'Running' : st.status;
+        const data: Partial<ContainerGroupData> = {
+          ContainerStatuses: st.containers,
+          InitContainerStatuses: st.initContainers,
+          StartTime: st.startTime,
+          StatusReason: st.reason,
+          StatusMessage: st.message,
+        };
+        return { status, data, events: plan.events.map((e) => ({ type: e.type, reason: e.reason, message: e.message })) };
+      } catch (e) {
+        if (e instanceof ImageNotFoundError) return { status: 'Pending', data: {}, events: [{ type: 'Warning', reason: 'Failed', message: e.message }] };
+        throw e;
+      }
+    },
+
+    async terminateGroup(g) {
+      const plan = await round(g, desiredFor(g, true));
+      return plan.status.settled;
+    },
+
+    async stopGroup(g) {
+      for (const c of [...g.data.InitContainers, ...g.data.Containers]) {
+        const s = await runtime.state(g.id, c.Name);
+        if (s.state === 'running') await runtime.stop(g.id, c.Name, g.data.TerminationGracePeriodSeconds);
+      }
+    },
+
+    async teardownGroup(groupId, graceSeconds) {
+      const mine = (await runtime.list()).filter((c) => c.groupId === groupId);
+      await Promise.all(mine.map((c) => runtime.stop(groupId, c.name, graceSeconds)));
+      await runtime.removeGroup(groupId);
+      await deleteNetns(instanceNetnsName(hostId, groupId));
+      forget(groupId);
+    },
+
+    async localGroups() {
+      return [...new Set((await runtime.list()).map((c) => c.groupId))];
+    },
+
+    async readLog(g, req) {
+      const all = [...g.data.Containers, ...g.data.InitContainers];
+      if (!all.some((c) => c.Name === req.ContainerName)) throw new AgentApiError(400, 'InvalidParameter', `The container group ${g.id} has no container "${req.ContainerName}".`);
+      try {
+        return await runtime.logs(g.id, req.ContainerName, {
+          tail: req.Tail,
+          sinceSeconds: req.SinceSeconds,
+          startTime: req.StartTime,
+          limitBytes: req.LimitBytes,
+          timestamps: req.Timestamps,
+          lastTime: req.LastTime,
+        });
+      } catch (e) {
+        if (e instanceof LogNotFoundError) throw new AgentApiError(400, 'InvalidParameter', e.message);
+        throw e;
+      }
+    },
+
+    async exec(g, req, timeoutMs) {
+      if (!g.data.Containers.some((c) => c.Name === req.ContainerName)) throw new AgentApiError(400, 'InvalidParameter', `The container group ${g.id} has no container "${req.ContainerName}".`);
+      const s = await runtime.state(g.id, req.ContainerName);
+      if (s.state !== 'running') throw new AgentApiError(400, 'IncorrectStatus', `The container ${req.ContainerName} of ${g.id} is not running.`);
+      const out = await runtime.exec(g.id, req.ContainerName, req.Command, timeoutMs);
+      if (out.exitCode === -1 && !out.stdout) throw new AgentApiError(400, 'InvalidParameter', `The command could not run: ${out.stderr.trim()}`);
+      return { output: out.stdout + out.stderr, exitCode: out.exitCode };
+    },
+
+    async destroyAll() {
+      const groups = [...new Set((await runtime.list()).map((c) => c.groupId))];
+      for (const id of groups) await this.teardownGroup(id, 0);
+      // The network planner removes what no group needs any more (routers, uplinks, host routes).
+      await network(emptyTx, []).catch(() => undefined);
+      const prefix = `${shortId(hostId)}-`;
+      for (const ns of await listNetns()) if (ns.startsWith(prefix)) await deleteNetns(ns);
+      if (hostNetns.own) await destroySandboxHost(hostId);
+      removeCgroupTree(hostCgroupPath(hostId));
+    },
+  };
+}
+
+/** Starts the agent with its registration, runtime and driver. Throws when the host netns cannot be made. */
+export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
+  const hostId = await ensureHostId(o.stateDir, (n) => randomBytes(n));
+  // 'own' (eci dev, tests): the sandbox host netns named after the host id, which host.ts can attach
+  // "Internet" clients to; any other name is used as given (created if missing, never removed).
+  const own = o.hostNetns === 'own';
+  const hostNetns = own ? await ensureSandboxHost(hostId) : o.hostNetns;
+  if (hostNetns && !own) await ensureNetns(hostNetns);
+  const runtime = new RuncRuntime({ stateDir: o.stateDir, hostId, nodeName: hostId });
+  const now = () => new Date();
+  const driver = createDriver({ hostId, runtime, now }, { name: hostNetns, own }, o.stateDir);
+  const store = o.store;
+  const agent = await startAgent({
+    store,
+    hostId,
+    stateDir: o.stateDir,
+    zoneId: o.zoneId,
+    regionId: o.regionId,
+    cpu: o.cpu,
+    memory: o.memory,
+    hostNetns,
+    driver,
+    apiPort: o.apiPort,
+    log: o.log,
+    registrar: {
+      async register(at, api) {
+        await registerHost(store, { hostId, zoneId: o.zoneId, regionId: o.regionId, cpu: o.cpu, memory: o.memory, agentEndpoint: api.endpoint }, at);
+        // The token sits beside the endpoint; registerHost keeps fields it does not know.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await store.tx(async (tx) => {
+              const host = await tx.get<HostData>(KIND.host, hostId);
+              if (!host || host.data.AgentToken === api.token) return;
+              host.data = { ...host.data, AgentToken: api.token };
+              await tx.update(host);
+            });
+            return;
+          } catch (e) {
+            if (!(e instanceof ApiError && e.code === 'OperationConflict') || attempt > 10) throw e;
+          }
+        }
+      },
+      heartbeat: (at) => heartbeat(store, hostId, at),
+    },
+  });
+  return {
+    hostId,
+    hostNetns,
+    apiEndpoint: agent.api.endpoint,
+    agent,
+    stop: () => agent.stop(),
+    async destroy() {
+      await agent.stop();
+      await driver.destroyAll();
+    },
+  };
+}
+
