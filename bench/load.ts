@@ -25,6 +25,11 @@ export interface SignedSource {
    */
   readonly params: Readonly<Record<string, string>>;
   readonly rotate?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Several accounts: request i is signed with the key of accounts[i mod n] and takes its rotate
+   * lists from that account (over `rotate`), so each account uses its own resources.
+   */
+  readonly accounts?: readonly { readonly key: SigningKey; readonly rotate: Readonly<Record<string, readonly string[]>> }[];
 }
 
 export interface FixedSource {
@@ -92,11 +97,14 @@ export function prepare(config: LoadConfig): Buffer[] {
   const runId = config.runId ?? Date.now().toString(36);
   const out: Buffer[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const params: Pairs = Object.entries(src.params).map(([k, v]) => [k, fill(v, i, runId, src.rotate)]);
+    const account = src.accounts?.length ? src.accounts[i % src.accounts.length] : undefined;
+    const key = account?.key ?? src.key;
+    const rotate = account ? { ...src.rotate, ...account.rotate } : src.rotate;
+    const params: Pairs = Object.entries(src.params).map(([k, v]) => [k, fill(v, i, runId, rotate)]);
     const req =
       src.signature === 'v3'
-        ? signV3(src.key, { action: src.action, version: src.version, params, host: config.endpoint })
-        : signV1(src.key, { action: src.action, version: src.version, params, host: config.endpoint, method: 'POST', placement: 'split' });
+        ? signV3(key, { action: src.action, version: src.version, params, host: config.endpoint })
+        : signV1(key, { action: src.action, version: src.version, params, host: config.endpoint, method: 'POST', placement: 'split' });
     out[i] = serialise(req);
   }
   return out;

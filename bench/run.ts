@@ -9,6 +9,10 @@
 // nonces, keep-alive connections), and reports each rate side by side with the floor and the ratio.
 // Targets: Describe ≥ 5,000/s, Create ≥ 1,000/s, both within 3× of the floor.
 //
+// CreateContainerGroup is measured for one account (every create of an account takes that account's
+// lock, so they run one at a time on PostgreSQL) and, on PostgreSQL, spread over MULTI_ACCOUNTS
+// accounts (creates of different accounts run in parallel), to show that serialisation.
+//
 // Options: --quick (a short smoke run), --stores sqlite,postgres, --connections N, --profile (run the
 // server under --cpu-prof and print where its time goes), --out FILE (default bench/results.json).
 
@@ -51,6 +55,8 @@ const SIZE = QUICK
   : { floor: 100_000, describe: 50_000, describePage: 10_000, create: 20_000, seedGroups: 100 };
 /** No measured run lasts longer than this; a slower server is measured over what it answered. */
 const MAX_SECONDS = QUICK ? 15 : 60;
+/** Accounts of the multi-account CreateContainerGroup run (PostgreSQL). */
+const MULTI_ACCOUNTS = 8;
 const warmupFor = (n: number) => Math.max(500, Math.floor(n / 5));
 
 interface Measured extends LoadResult {
@@ -234,11 +240,26 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
       result: await load(signed('DescribeContainerGroups', { Limit: '20' }), SIZE.describePage, 'd2'),
     });
     rows.push({
-      scenario: 'CreateContainerGroup',
+      scenario: 'CreateContainerGroup, 1 account',
       store,
       target: 'create',
       result: await load(signed('CreateContainerGroup', createParams('{rotate:vsw}', sg, 'bench-{i}', 'bench-{run}-{i}'), { vsw: vSwitches }), SIZE.create, 'c1'),
     });
+    if (store === 'postgres') {
+      const accounts = [];
+      for (let a = 0; a < MULTI_ACCOUNTS; a++) {
+        const k = server.key(`bench-${a}`);
+        const v = await call(server, k, VPC, 'CreateVpc', { CidrBlock: '10.0.0.0/8', VpcName: 'bench' });
+        const vsw = (await call(server, k, VPC, 'CreateVSwitch', { VpcId: v.VpcId, ZoneId: 'cn-hangzhou-h', CidrBlock: '10.1.0.0/16' })).VSwitchId as string;
+        const group = (await call(server, k, ECS, 'CreateSecurityGroup', { VpcId: v.VpcId, SecurityGroupName: 'bench' })).SecurityGroupId as string;
+        accounts.push({ key: k, rotate: { vsw: [vsw], sg: [group] } });
+      }
+      rows.push({
+        scenario: `CreateContainerGroup, ${MULTI_ACCOUNTS} accounts`,
+        store,
+        result: await load({ ...signed('CreateContainerGroup', createParams('{rotate:vsw}', '{rotate:sg}', 'bench-{i}', 'bench-{run}-{i}')), accounts }, SIZE.create, 'c8'),
+      });
+    }
   } finally {
     closeConnections();
     await server.close();

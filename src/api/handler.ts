@@ -96,6 +96,93 @@ function pooledRandom(poolSize = 4096): RandomBytes {
  */
 const ACCESS_KEY_TTL_MS = 5_000;
 
+/**
+ * The signature nonces this server has seen, with their expiry (request timestamp + window), checked
+ * before the store. Replay protection, exactly:
+ * - A MUTATING request's nonce is also claimed inside the action's own transaction (Tx.claimNonce):
+ *   a reused one aborts it with SignatureNonceUsed before the handler runs, on any server sharing
+ *   the database, and a write that fails or is a DryRun has its nonce recorded durably before the
+ *   error is answered. Writes are never replayable, across servers, restarts and crashes. (A write
+ *   refused before its transaction starts, for malformed parameters or an unknown region, is
+ *   remembered by this cache only: replayed elsewhere it is refused again, for the same reason.)
+ * - A READ-ONLY request's nonce is checked against and added to this cache, and written to the store
+ *   behind, in batches every few milliseconds (Store.recordNonceLater); a server loads the unexpired
+ *   nonces on start-up, and close() writes what is queued. So on a single server a read is never
+ *   answered twice (a kill -9 loses at most the last flush interval of read nonces: those reads
+ *   could be replayed once after the restart). With several servers on PostgreSQL a server does not
+ *   see the reads the others answered after it started: a read-only request replayed to ANOTHER
+ *   server within the signature window can be answered again. Reads change nothing; the write path
+ *   above does not depend on this cache.
+ * - Bounded: at most NONCE_CACHE_MAX entries, dropped as they expire. When it is full, or while the
+ *   start-up load was cut short by that bound, it cannot tell a new nonce from an old one, and reads
+ *   fall back to the durable check (Store.useNonce) until it can.
+ */
+const NONCE_CACHE_MAX = 500_000;
+/** Expiry bucket width: whole buckets are dropped once past. */
+const NONCE_BUCKET_MS = 10_000;
+
+class NonceCache {
+  readonly #seen = new Map<string, number>();
+  readonly #buckets = new Map<number, string[]>();
+  #oldestBucket = Infinity;
+  /** Until then (ms) a nonce missing from the cache may still be stored: the start-up load was cut short. */
+  #incompleteUntil = 0;
+
+  async load(store: Store, nowMs: number, windowMs: number): Promise<void> {
+    const live = await store.liveNonces(nowMs, NONCE_CACHE_MAX);
+    for (const n of live) this.#add(n.nonce, n.expiresAt);
+    // A nonce not loaded expires by its request's timestamp + window, and that timestamp was at most
+    // a window ahead of a clock before now.
+    if (live.length >= NONCE_CACHE_MAX) this.distrust(nowMs, windowMs);
+  }
+
+  /** The cache cannot vouch for a nonce it lacks until every nonce it may have missed has expired. */
+  distrust(nowMs: number, windowMs: number): void {
+    this.#incompleteUntil = Math.max(this.#incompleteUntil, nowMs + 2 * windowMs);
+  }
+
+  /**
+   * 'used': seen and unexpired. 'fresh': new, and now remembered. 'unknown': the cache cannot tell
+   * (full, or the start-up load was incomplete); the caller asks the store.
+   */
+  claim(nonce: string, nowMs: number, expiresAt: number): 'used' | 'fresh' | 'unknown' {
+    const was = this.#seen.get(nonce);
+    if (was !== undefined && was >= nowMs) return 'used';
+    this.#expire(nowMs);
+    if (this.#seen.size >= NONCE_CACHE_MAX) return 'unknown';
+    this.#add(nonce, expiresAt);
+    return nowMs < this.#incompleteUntil ? 'unknown' : 'fresh';
+  }
+
+  #add(nonce: string, expiresAt: number): void {
+    const was = this.#seen.get(nonce);
+    if (was !== undefined && was >= expiresAt) return;
+    this.#seen.set(nonce, expiresAt);
+    const b = Math.floor(expiresAt / NONCE_BUCKET_MS);
+    const list = this.#buckets.get(b);
+    if (list) list.push(nonce);
+    else this.#buckets.set(b, [nonce]);
+    if (b < this.#oldestBucket) this.#oldestBucket = b;
+  }
+
+  #expire(nowMs: number): void {
+    const last = Math.floor(nowMs / NONCE_BUCKET_MS) - 1;
+    if (this.#oldestBucket > last) return;
+    for (const [b, list] of this.#buckets) {
+      if (b > last) continue;
+      for (const n of list) {
+        const e = this.#seen.get(n);
+        if (e !== undefined && e < (b + 1) * NONCE_BUCKET_MS) this.#seen.delete(n);
+      }
+      this.#buckets.delete(b);
+    }
+    this.#oldestBucket = Infinity;
+    for (const b of this.#buckets.keys()) if (b < this.#oldestBucket) this.#oldestBucket = b;
+  }
+}
+
+const nonceUsed = () => invalid('SignatureNonceUsed', 'Specified signature nonce was used already.');
+
 export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<WireResponse> {
   const clock = deps.clock ?? (() => new Date());
   const random = deps.random ?? pooledRandom();
@@ -110,6 +197,17 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     }
     return key;
   };
+  const nonces = new NonceCache();
+  const startMs = clock().getTime();
+  let noncesLoaded: Promise<void> | undefined = nonces
+    .load(deps.store, startMs, deps.config.signatureWindowMs)
+    .catch((e: unknown) => {
+      console.error('loading the used signature nonces failed; reads check the store until they expire:', e);
+      nonces.distrust(startMs, deps.config.signatureWindowMs);
+    })
+    .then(() => {
+      noncesLoaded = undefined;
+    });
   const byKey = new Map<string, AnyAction>();
   for (const a of deps.actions) byKey.set(`${PRODUCTS[a.product].version}/${a.name}`, a);
   const versions = new Map<string, Product>(Object.entries(PRODUCTS).map(([p, v]) => [v.version, p as Product]));
@@ -169,8 +267,17 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     if (Math.abs(now.getTime() - creds.timestampMs) > window)
       throw invalid('InvalidTimeStamp.Expired', 'Specified time stamp or date value is expired.');
     // The nonce is remembered while its request could pass the time check: until timestamp + window.
-    if (!(await deps.store.useNonce(`${key.accessKeyId}/${creds.nonce}`, now.getTime(), creds.timestampMs + window - now.getTime())))
-      throw invalid('SignatureNonceUsed', 'Specified signature nonce was used already.');
+    // See NonceCache for what is checked where.
+    if (noncesLoaded) await noncesLoaded;
+    const nonce = `${key.accessKeyId}/${creds.nonce}`;
+    const nowMs = now.getTime();
+    const expiresAt = creds.timestampMs + window;
+    const cached = nonces.claim(nonce, nowMs, expiresAt);
+    if (cached === 'used') throw nonceUsed();
+    if (!action.mutating) {
+      if (cached === 'fresh') deps.store.recordNonceLater(nonce, expiresAt);
+      else if (!(await deps.store.useNonce(nonce, nowMs, expiresAt - nowMs))) throw nonceUsed();
+    }
 
     const regionId = params.get('RegionId');
     if (regionId !== undefined && regionId !== '' && !regions.has(regionId))
@@ -197,6 +304,7 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     const dryRun = params.get('DryRun')?.toLowerCase() === 'true';
     const fingerprint = fingerprintOf(action.name, params);
     const result = await deps.store.tx(async (tx) => {
+      if (!(await tx.claimNonce(nonce, nowMs, expiresAt))) throw nonceUsed();
       if (token && !dryRun) {
         const seen = await tx.getIdempotency(key.account, action.name, token);
         if (seen) {
@@ -211,7 +319,13 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
       if (dryRun) throw invalid('DryRunOperation', 'Request validation has been passed with DryRun flag set.');
       if (token) await tx.putIdempotency(key.account, action.name, token, { paramsHash: fingerprint, response: JSON.stringify(out) }, base.nowText);
       return out;
-    }, `account:${key.account}`);
+    }, `account:${key.account}`).catch(async (e: unknown) => {
+      // The transaction rolled back with its nonce: record it durably before answering, so the same
+      // request cannot be replayed later (on any server) when the state has changed.
+      if (!(e instanceof ApiError && e.code === 'SignatureNonceUsed'))
+        await deps.store.useNonce(nonce, nowMs, expiresAt - nowMs).catch((w: unknown) => console.error(`[${requestId}] recording the nonce of a failed write:`, w));
+      throw e;
+    });
     return { RequestId: requestId, ...result };
   }
 }

@@ -181,6 +181,7 @@ export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<
     hostNetns: values['sandbox-host'] ? 'own' : (values['host-netns'] ?? null),
     apiPort: Number(values['api-port']),
   });
+  if (!agent.hostNetns) console.error('eci agent: no --host-netns / --sandbox-host: instances are wired into this machine\'s own network namespace (production mode).');
   console.log(`eci agent listening on ${agent.apiEndpoint} (pid ${process.pid}, host ${agent.hostId}, zone ${zoneId}${agent.hostNetns ? `, host netns ${agent.hostNetns}` : ''})`);
   // Stopping the agent leaves its containers running: a restarted agent adopts them.
   onSignals(async () => {

@@ -4,14 +4,28 @@
 import { randomBytes } from 'node:crypto';
 import { startAgent, type GroupDriver, type GroupObservation, type RunningAgent } from '../agent/agent.ts';
 import { AgentApiError } from '../agent/api.ts';
-import { run, listNetns } from '../agent/net/exec.ts';
+import { json, listNetns, nftApply, run, tcBatch } from '../agent/net/exec.ts';
+import {
+  DEFAULT_EIP_MBIT,
+  DOWNLOAD_PRIO_MAP,
+  planShaping,
+  renderPrioMap,
+  renderPrioStatement,
+  renderShapingClasses,
+  renderShapingDelta,
+  renderShapingRoot,
+  UPLOAD_PRIO_MAP,
+  type EipShape,
+  type PackageShape,
+  type ShapePlan,
+} from '../agent/net/bandwidth.ts';
 import { applyNetwork } from '../agent/net/apply.ts';
 import { destroySandboxHost, ensureSandboxHost } from '../agent/net/host.ts';
 import { instanceNetnsName, shortId } from '../agent/net/names.ts';
 import { observeHost } from '../agent/net/observe.ts';
 import { planNetwork } from '../agent/net/plan.ts';
 import { securityGroupPolicy } from '../agent/net/render.ts';
-import { deriveHostNetwork } from '../agent/net/topology.ts';
+import { deriveHostNetwork, type VpcNet } from '../agent/net/topology.ts';
 import { ensureHostId, heartbeat, registerHost } from '../agent/registration.ts';
 import { ensureBusyboxImage, ImageNotFoundError } from '../agent/runtime/busybox-image.ts';
 import {
@@ -33,6 +47,7 @@ import { removeCgroupTree } from '../agent/runtime/runc.ts';
 import { ApiError } from '../core/errors.ts';
 import {
   KIND,
+  type BandwidthPackageData,
   type ContainerGroupData,
   type ContainerSpec,
   type EipData,
@@ -44,7 +59,6 @@ import {
   type VpcData,
   type VSwitchData,
 } from '../core/model.ts';
-import { rfc3339 } from '../core/time.ts';
 import type { Resource, Store, Tx } from '../store/store.ts';
 
 export interface HostAgentOptions {
@@ -95,7 +109,7 @@ async function deleteNetns(name: string): Promise<void> {
 /** A Tx that reads nothing (destroyAll: plan the host as if it held no group). */
 const emptyTx = { list: async () => [] } as unknown as Tx;
 
-async function syncHostNetwork(tx: Tx, hostId: string, hostNetns: string | null, groups: readonly Resource<ContainerGroupData>[]): Promise<void> {
+async function syncHostNetwork(tx: Tx, hostId: string, hostNetns: string | null, groups: readonly Resource<ContainerGroupData>[], shaping: Shaper): Promise<void> {
   const vpcIds = new Set(groups.map((g) => g.data.VpcId));
   const inVpc = <D extends { VpcId: string }>(rows: Resource<D>[]) => rows.filter((r) => vpcIds.has(r.data.VpcId));
   const [vpcs, vSwitches, sgs, eips, nats] = vpcIds.size
@@ -127,9 +141,83 @@ async function syncHostNetwork(tx: Tx, hostId: string, hostNetns: string | null,
   });
   const observed = await observeHost(hostNetns, desired.prefix);
   const sgData = sgs.map((r) => r.data);
-  const steps = planNetwork(desired, observed, (vpc) => securityGroupPolicy(vpc, sgData));
+  const shapes = await planVpcShaping(tx, desired.vpcs, eips);
+  const steps = planNetwork(desired, observed, (v) => {
+    const sg = securityGroupPolicy(v, sgData);
+    const plan = shapes.get(v.vpcId);
+    if (!plan) return sg;
+    // Upload shaping: after the EIP SNAT the source is the EIP; its class on the router's uplink end.
+    return { ...sg, postRules: renderPrioStatement('up', v.uplink.routerSide), maps: [{ name: UPLOAD_PRIO_MAP, type: 'ipv4_addr : classid', elements: plan.prio }] };
+  });
   await applyNetwork(steps);
+  await shaping.apply(hostNetns, desired.vpcs, shapes);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Bandwidth (bandwidth.ts): per VPC uplink, every instance EIP gets an HTB class with a tbf leaf at its
+// Bandwidth, in both directions: upload on the router's uplink end (classified by the router table's
+// priority map, see above), download on the host's end (classified by a small `inet eci_bw` table in
+// the host namespace). A common bandwidth package is the parent class of its EIPs.
+
+async function planVpcShaping(tx: Tx, vpcs: readonly VpcNet[], eips: readonly Resource<EipData>[]): Promise<Map<string, ShapePlan>> {
+  const byIp = new Map(eips.map((e) => [e.data.IpAddress, e.data]));
+  const wanted = vpcs.map((v) => ({
+    vpcId: v.vpcId,
+    shapes: v.instances
+      .filter((i) => i.eip)
+      .map((i): EipShape => {
+        const e = byIp.get(i.eip!);
+        return { ip: i.eip!, mbit: e?.Bandwidth || DEFAULT_EIP_MBIT, packageId: e?.BandwidthPackageId || undefined };
+      }),
+  }));
+  const pkgIds = [...new Set(wanted.flatMap((w) => w.shapes.map((x) => x.packageId ?? '')).filter(Boolean))];
+  const packages = pkgIds.length
+    ? (await tx.list<BandwidthPackageData>({ kind: KIND.bandwidthPackage, ids: pkgIds })).map((r): PackageShape => ({ id: r.id, mbit: r.data.Bandwidth }))
+    : [];
+  return new Map(wanted.map((w) => [w.vpcId, planShaping(w.shapes, packages)]));
+}
+
+type Shaper = ReturnType<typeof createShaper>;
+
+/** Applies tc classes as deltas from what this process last applied (everything once after a start). */
+function createShaper() {
+  const applied = new Map<string, ShapePlan>();
+  let hostTable: string | undefined;
+
+  const device = async (netns: string | null, dev: string, plan: ShapePlan) => {
+    const key = `${netns}/${dev}`;
+    const qdiscs = await json<{ kind: string; handle: string; root?: boolean }[]>(netns, ['tc', '-j', 'qdisc', 'show', 'dev', dev]);
+    const rooted = qdiscs.some((q) => q.kind === 'htb' && q.handle === '1:' && q.root);
+    const prev = rooted ? applied.get(key) : undefined;
+    const lines = prev ? renderShapingDelta(dev, prev, plan) : [...(rooted ? [] : renderShapingRoot(dev)), ...renderShapingClasses(dev, plan)];
+    if (lines.length) await tcBatch(netns, lines);
+    applied.set(key, plan);
+  };
+
+  return {
+    async apply(hostNetns: string | null, vpcs: readonly VpcNet[], shapes: ReadonlyMap<string, ShapePlan>): Promise<void> {
+      for (const v of vpcs) {
+        const plan = shapes.get(v.vpcId);
+        if (!plan) continue;
+        await device(v.netns, v.uplink.routerSide, plan);
+        await device(hostNetns, v.uplink.hostSide, plan);
+      }
+      const prio = new Map<string, string>();
+      for (const p of shapes.values()) for (const [ip, id] of p.prio) prio.set(ip, id);
+      const rules = vpcs.map((v) => `    ${renderPrioStatement('down', v.uplink.hostSide)}\n`).join('');
+      const table = vpcs.length
+        ? `table inet ${HOST_SHAPE_TABLE}\ndelete table inet ${HOST_SHAPE_TABLE}\ntable inet ${HOST_SHAPE_TABLE} {\n  ${renderPrioMap(DOWNLOAD_PRIO_MAP, { classes: [], prio })}  chain shape {\n    type filter hook postrouting priority 0; policy accept;\n${rules}  }\n}\n`
+        : `table inet ${HOST_SHAPE_TABLE}\ndelete table inet ${HOST_SHAPE_TABLE}\n`;
+      if (table !== hostTable) {
+        await nftApply(hostNetns, table);
+        hostTable = table;
+      }
+      for (const key of [...applied.keys()]) if (!vpcs.some((v) => key.endsWith(`/${v.uplink.routerSide}`) || key.endsWith(`/${v.uplink.hostSide}`))) applied.delete(key);
+    },
+  };
+}
+
+const HOST_SHAPE_TABLE = 'eci_bw';
 
 interface DriverDeps {
   readonly hostId: string;
@@ -173,7 +261,8 @@ interface GroupRound {
 
 function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: boolean }, stateDir: string): GroupDriver {
   const { runtime, hostId } = d;
-  const network = (tx: Tx, groups: readonly Resource<ContainerGroupData>[]) => syncHostNetwork(tx, hostId, hostNetns.name, groups);
+  const shaper = createShaper();
+  const network = (tx: Tx, groups: readonly Resource<ContainerGroupData>[]) => syncHostNetwork(tx, hostId, hostNetns.name, groups, shaper);
   /** Per group: the lifecycle planner's memory and the results of its asynchronous actions. */
   const rounds = new Map<string, GroupRound>();
   let wake: () => void = () => undefined;

@@ -168,26 +168,62 @@ export interface PlacementControllerOptions {
   readonly concurrency?: number;
 }
 
+/** How often a pass re-reads every Scheduling group while no host is registered anywhere. */
+const FULL_SCAN_MS = 30_000;
+
+interface Waiting {
+  readonly id: string;
+  readonly account: string;
+  readonly region: string;
+  /** When MaxPendingMinute has passed since creation (ms). */
+  readonly deadline: number;
+}
+
 export function placementController(deps: ControllerDeps, opts: PlacementControllerOptions = {}): Controller {
   const intervalMs = opts.intervalMs ?? 300;
   const random = opts.random ?? randomBytes;
   const attempts = opts.attempts ?? 5;
   const concurrency = Math.max(1, opts.concurrency ?? 1);
+  // While no host is registered anywhere (a fresh install, or thousands of groups queued before the
+  // first agent) only MaxPendingMinute deadlines can change anything. Then a pass reads only the
+  // Scheduling groups inserted since the last pass (seq order, the (kind, status, seq) index) and
+  // remembers their deadlines; every FULL_SCAN_MS (and whenever a host exists) it re-reads them all,
+  // which also catches a group that went back to Scheduling. A remembered group that has left
+  // Scheduling meanwhile costs one transaction that skips it.
+  const known = new Map<string, Waiting>();
+  let lastSeq = 0;
+  let lastFullScan = -Infinity;
+  const waitingOf = (g: Resource<ContainerGroupData>): Waiting => ({
+    id: g.id,
+    account: g.account,
+    region: g.region,
+    deadline: Date.parse(g.data.CreationTime || g.createdAt) + (g.data.MaxPendingMinute || 240) * 60_000,
+  });
+  const scan = async (afterSeq: number) => {
+    const rows = await deps.store.list<ContainerGroupData>({ kind: KIND.containerGroup, status: 'Scheduling', afterSeq });
+    if (afterSeq === 0) known.clear();
+    for (const g of rows) {
+      if (g.seq > lastSeq) lastSeq = g.seq;
+      if (!g.data.HostId) known.set(g.id, waitingOf(g));
+    }
+  };
   return {
     name: 'placement',
     intervalMs,
     async reconcile(now: Date): Promise<void> {
-      const waiting = (await deps.store.list<ContainerGroupData>({ kind: KIND.containerGroup, status: 'Scheduling' })).filter((g) => !g.data.HostId);
-      if (!waiting.length) return;
       const regionsWithHosts = new Set((await deps.store.list<HostData>({ kind: KIND.host })).map((h) => h.region));
+      if (regionsWithHosts.size > 0 || now.getTime() - lastFullScan >= FULL_SCAN_MS) {
+        await scan(0);
+        lastFullScan = now.getTime();
+      } else await scan(lastSeq);
+      if (!known.size) return;
       // Without hosts only the MaxPendingMinute deadline can change anything: no transaction before it.
-      const todo = waiting.filter(
-        (g) => regionsWithHosts.has(g.region) || now.getTime() - Date.parse(g.data.CreationTime || g.createdAt) >= (g.data.MaxPendingMinute || 240) * 60_000,
-      );
-      const place = async (g: Resource<ContainerGroupData>) => {
+      const todo = [...known.values()].filter((g) => regionsWithHosts.has(g.region) || now.getTime() >= g.deadline);
+      const place = async (g: Waiting) => {
         for (let attempt = 1; attempt <= attempts; attempt++) {
           try {
-            await placeGroup(deps.store, g.id, g.account, now, random);
+            const outcome = await placeGroup(deps.store, g.id, g.account, now, random);
+            if (outcome.type !== 'waiting') known.delete(g.id);
             return;
           } catch (e) {
             if (e instanceof ApiError && e.code === 'OperationConflict') continue;

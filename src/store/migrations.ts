@@ -98,4 +98,9 @@ export const MIGRATIONS: readonly Migration[] = [
           : ''
       }`,
   },
+  {
+    version: 3,
+    name: 'resources by status (controllers read only the rows in the status they act on)',
+    sql: () => 'CREATE INDEX resources_by_status ON resources (kind, status, seq)',
+  },
 ];

@@ -12,16 +12,61 @@ function toPg(sql: string): string {
   return sql.replace(/\?/g, () => `$${++i}`);
 }
 
+/**
+ * Statements with parameters run as named prepared statements, so PostgreSQL parses and plans each
+ * text once per connection rather than on every call (it shares this machine's cores with the
+ * server). The names, one per distinct SQL text, are bounded: past PREPARED_MAX texts, new ones run
+ * unnamed (the store's texts are few: only IN lists and batch sizes vary).
+ */
+const PREPARED_MAX = 2000;
+const prepared = new Map<string, { name: string; text: string }>();
+let generation = 0;
+/** Errors of a statement refused for a stale plan: its transaction is retried with fresh names. */
+const staleErrors = new WeakSet<object>();
+
+/**
+ * A migration applied by a newer server can change what a prepared `SELECT *` returns; PostgreSQL
+ * then refuses the old statement. Every statement is then named afresh, and the call retried.
+ */
+function stalePlan(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  if (err.code !== '0A000' || !/cached plan must not change result type/.test(err.message ?? '')) return false;
+  prepared.clear();
+  generation++;
+  staleErrors.add(e as object);
+  return true;
+}
+
+function statement(sql: string, params: readonly unknown[]): pg.QueryConfig {
+  let p = prepared.get(sql);
+  if (!p) {
+    const text = toPg(sql);
+    if (params.length === 0 || prepared.size >= PREPARED_MAX) return { text, values: params as unknown[] };
+    p = { name: `openeci_${generation}_${prepared.size}`, text };
+    prepared.set(sql, p);
+  }
+  return { name: p.name, text: p.text, values: params as unknown[] };
+}
+
 class PgConn implements SqlConn {
   readonly #client: pg.Pool | pg.PoolClient;
   constructor(client: pg.Pool | pg.PoolClient) {
     this.#client = client;
   }
+  async #exec(sql: string, params: readonly unknown[]): Promise<pg.QueryResult> {
+    try {
+      return await this.#client.query(statement(sql, params));
+    } catch (e) {
+      // Inside a transaction the error has aborted it: the transaction is retried (RETRYABLE).
+      if (stalePlan(e) && this.#client instanceof pg.Pool) return this.#client.query(statement(sql, params));
+      throw e;
+    }
+  }
   async query(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
-    return (await this.#client.query(toPg(sql), params as unknown[])).rows;
+    return (await this.#exec(sql, params)).rows;
   }
   async run(sql: string, params: readonly unknown[] = []): Promise<number> {
-    return (await this.#client.query(toPg(sql), params as unknown[])).rowCount ?? 0;
+    return (await this.#exec(sql, params)).rowCount ?? 0;
   }
   async lock(key: string): Promise<void> {
     // Outside a transaction (the pool) the lock would end with its own statement: nothing to do.
@@ -66,16 +111,22 @@ export class PostgresDriver implements SqlDriver {
       // A connection whose ROLLBACK failed is in an unknown state: it is destroyed, not pooled.
       let broken: Error | undefined;
       try {
-        await client.query('BEGIN');
         const conn = new PgConn(client);
-        if (lockKey) await conn.lock(lockKey);
+        // BEGIN and the lock in one round trip (a simple-protocol query of two statements) when the key
+        // can be written as a plain literal: a quote is doubled; a backslash or NUL takes the slow path.
+        if (lockKey && !/[\\\0]/.test(lockKey))
+          await client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('${lockKey.replace(/'/g, "''")}', 0))`);
+        else {
+          await client.query('BEGIN');
+          if (lockKey) await conn.lock(lockKey);
+        }
         const value = await fn(conn);
         await client.query('COMMIT');
         return value;
       } catch (e) {
         await client.query('ROLLBACK').catch((r: Error) => (broken = r));
         const code = (e as { code?: string }).code;
-        if (code && RETRYABLE.has(code) && attempt < 5) continue;
+        if (((code && RETRYABLE.has(code)) || staleErrors.has(e as object)) && attempt < 5) continue;
         throw e;
       } finally {
         client.release(broken);

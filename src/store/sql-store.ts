@@ -8,6 +8,7 @@ import type {
   IdempotencyRecord,
   IpRange,
   ListQuery,
+  LiveNonce,
   NewResource,
   Resource,
   Store,
@@ -72,8 +73,10 @@ function where(q: ListQuery): { sql: string; params: unknown[] } {
 
 class SqlTx implements Tx {
   protected readonly conn: SqlConn;
-  constructor(conn: SqlConn) {
+  readonly #pg: boolean;
+  constructor(conn: SqlConn, dialect: 'sqlite' | 'postgres') {
     this.conn = conn;
+    this.#pg = dialect === 'postgres';
   }
 
   async get<D>(kind: string, id: string): Promise<Resource<D> | undefined> {
@@ -101,6 +104,20 @@ class SqlTx implements Tx {
   }
 
   async insert<D>(r: NewResource<D>): Promise<Resource<D>> {
+    if (this.#pg) {
+      // One round trip: the row and its counter in one statement (a data-modifying CTE).
+      const rows = await this.conn.query(
+        `WITH ins AS (
+           INSERT INTO resources (kind, id, account, region, name, status, parent, created_at, version, data)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING seq),
+         cnt AS (
+           INSERT INTO resource_counts (kind, account, region, n) VALUES (?, ?, ?, 1)
+           ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1)
+         SELECT seq FROM ins`,
+        [r.kind, r.id, r.account, r.region, r.name, r.status, r.parent, r.createdAt, JSON.stringify(r.data), r.kind, r.account, r.region],
+      );
+      return { ...r, seq: Number(rows[0].seq), version: 1 };
+    }
     const rows = await this.conn.query(
       `INSERT INTO resources (kind, id, account, region, name, status, parent, created_at, version, data)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING seq`,
@@ -224,18 +241,21 @@ class SqlTx implements Tx {
     e: Omit<StoredEvent, 'count' | 'seq' | 'firstTimestamp' | 'lastTimestamp'>,
     now: string,
   ): Promise<void> {
-    const last = await this.conn.query(
-      'SELECT seq, reason, message FROM events WHERE resource_id = ? ORDER BY seq DESC LIMIT 1',
-      [e.resourceId],
+    // The usual case (a different event from the last one) in one statement: insert unless the last
+    // event of the resource has the same reason and message; only then bump that one.
+    const inserted = await this.conn.run(
+      `INSERT INTO events (resource_id, account, type, reason, message, count, first_ts, last_ts)
+       SELECT ?, ?, ?, ?, ?, 1, ?, ?
+       WHERE NOT EXISTS (
+         SELECT 1 FROM (SELECT reason, message FROM events WHERE resource_id = ? ORDER BY seq DESC LIMIT 1) l
+         WHERE l.reason = ? AND l.message = ?)`,
+      [e.resourceId, account, e.type, e.reason, e.message, now, now, e.resourceId, e.reason, e.message],
     );
-    if (last.length && last[0].reason === e.reason && last[0].message === e.message) {
-      await this.conn.run('UPDATE events SET count = count + 1, last_ts = ? WHERE seq = ?', [now, last[0].seq]);
-      return;
-    }
-    await this.conn.run(
-      'INSERT INTO events (resource_id, account, type, reason, message, count, first_ts, last_ts) VALUES (?, ?, ?, ?, ?, 1, ?, ?)',
-      [e.resourceId, account, e.type, e.reason, e.message, now, now],
-    );
+    if (inserted === 0)
+      await this.conn.run(
+        'UPDATE events SET count = count + 1, last_ts = ? WHERE seq = (SELECT MAX(seq) FROM events WHERE resource_id = ?)',
+        [now, e.resourceId],
+      );
   }
 
   async listEvents(resourceIds: readonly string[], afterSeq = 0, limit = 1000): Promise<StoredEvent[]> {
@@ -250,7 +270,20 @@ class SqlTx implements Tx {
   async deleteEvents(resourceId: string): Promise<void> {
     await this.conn.run('DELETE FROM events WHERE resource_id = ?', [resourceId]);
   }
+
+  async claimNonce(nonce: string, nowMs: number, expiresAt: number): Promise<boolean> {
+    // One statement: new, or stored but expired (its request would fail the time check anyway).
+    const rows = await this.conn.query(
+      `INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)
+       ON CONFLICT (nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ? RETURNING nonce`,
+      [nonce, expiresAt, nowMs],
+    );
+    return rows.length === 1;
+  }
 }
+
+/** How long a nonce queued by recordNonceLater waits for its batch. */
+const NONCE_FLUSH_MS = 5;
 
 interface NonceRequest {
   readonly nonce: string;
@@ -265,9 +298,12 @@ export class SqlStore extends SqlTx implements Store {
   readonly #driver: SqlDriver;
   #nonceWrites = 0;
   #nonceBatch: NonceRequest[] | undefined;
+  #laterNonces = new Map<string, number>();
+  #laterTimer: NodeJS.Timeout | undefined;
+  #laterFlush: Promise<void> = Promise.resolve();
 
   private constructor(driver: SqlDriver) {
-    super(driver);
+    super(driver, driver.dialect);
     this.#driver = driver;
     this.dialect = driver.dialect;
   }
@@ -316,7 +352,7 @@ export class SqlStore extends SqlTx implements Store {
   }
 
   tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string): Promise<T> {
-    return this.#driver.transaction((conn) => fn(new SqlTx(conn)), lockKey);
+    return this.#driver.transaction((conn) => fn(new SqlTx(conn, this.dialect)), lockKey);
   }
 
   /**
@@ -367,6 +403,44 @@ export class SqlStore extends SqlTx implements Store {
     }
   }
 
+  recordNonceLater(nonce: string, expiresAt: number): void {
+    const had = this.#laterNonces.get(nonce);
+    if (had === undefined || had < expiresAt) this.#laterNonces.set(nonce, expiresAt);
+    this.#laterTimer ??= setTimeout(() => void this.flushNonces().catch((e: unknown) => console.error('store: writing nonces failed:', e)), NONCE_FLUSH_MS);
+  }
+
+  /** Writes the queued nonces; batches are written one after another (a batch never overlaps the next). */
+  flushNonces(): Promise<void> {
+    if (this.#laterTimer) clearTimeout(this.#laterTimer);
+    this.#laterTimer = undefined;
+    const batch = [...this.#laterNonces];
+    this.#laterNonces.clear();
+    const write = async () => {
+      if (!batch.length) return;
+      this.#nonceWrites += batch.length;
+      if (this.#nonceWrites >= 5000) {
+        this.#nonceWrites = 0;
+        await this.#driver.run('DELETE FROM nonces WHERE expires_at < ?', [Date.now()]);
+      }
+      for (let i = 0; i < batch.length; i += 500) {
+        const chunk = batch.slice(i, i + 500);
+        await this.#driver.run(
+          `INSERT INTO nonces (nonce, expires_at) VALUES ${chunk.map(() => '(?, ?)').join(', ')}
+           ON CONFLICT (nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < excluded.expires_at`,
+          chunk.flat(),
+        );
+      }
+    };
+    const next = this.#laterFlush.then(write, write);
+    this.#laterFlush = next.catch(() => undefined);
+    return next;
+  }
+
+  async liveNonces(nowMs: number, limit: number): Promise<LiveNonce[]> {
+    const rows = await this.#driver.query(`SELECT nonce, expires_at FROM nonces WHERE expires_at >= ? LIMIT ${Math.floor(limit)}`, [nowMs]);
+    return rows.map((r) => ({ nonce: r.nonce as string, expiresAt: Number(r.expires_at) }));
+  }
+
   async getAccessKey(accessKeyId: string): Promise<AccessKey | undefined> {
     const rows = await this.#driver.query('SELECT * FROM access_keys WHERE access_key_id = ?', [accessKeyId]);
     if (!rows.length) return undefined;
@@ -389,8 +463,9 @@ export class SqlStore extends SqlTx implements Store {
     }));
   }
 
-  close(): Promise<void> {
-    return this.#driver.close();
+  async close(): Promise<void> {
+    await this.flushNonces();
+    await this.#driver.close();
   }
 }
 

@@ -97,6 +97,18 @@ export interface Tx {
   addEvent(account: string, e: Omit<StoredEvent, 'count' | 'seq' | 'firstTimestamp' | 'lastTimestamp'>, now: string): Promise<void>;
   listEvents(resourceIds: readonly string[], afterSeq?: number, limit?: number): Promise<StoredEvent[]>;
   deleteEvents(resourceId: string): Promise<void>;
+
+  /**
+   * Records a signature nonce durably as part of this transaction (it commits or rolls back with it);
+   * false when it is recorded and unexpired already. A write's nonce is claimed this way, so a replayed
+   * write aborts before its handler runs, on whichever server it arrives.
+   */
+  claimNonce(nonce: string, nowMs: number, expiresAt: number): Promise<boolean>;
+}
+
+export interface LiveNonce {
+  readonly nonce: string;
+  readonly expiresAt: number;
 }
 
 export interface Store extends Tx {
@@ -105,6 +117,15 @@ export interface Store extends Tx {
 
   /** Records a signature nonce; false when it was already used. Expired nonces are purged. */
   useNonce(nonce: string, nowMs: number, ttlMs: number): Promise<boolean>;
+  /**
+   * Queues a nonce that the caller has already checked (in memory) for a durable write in the next
+   * batch, a few milliseconds later; close() and flushNonces() write what is queued. A nonce already
+   * stored keeps the later expiry.
+   */
+  recordNonceLater(nonce: string, expiresAt: number): void;
+  flushNonces(): Promise<void>;
+  /** Up to `limit` nonces unexpired at nowMs (for a server's in-memory nonce cache at start-up). */
+  liveNonces(nowMs: number, limit: number): Promise<LiveNonce[]>;
 
   getAccessKey(accessKeyId: string): Promise<AccessKey | undefined>;
   putAccessKey(k: AccessKey): Promise<void>;

@@ -41,6 +41,21 @@ function within(got: number, want: number, what: string): void {
   assert.ok(Math.abs(got - want) <= want * 0.1, `${what}: ${got.toFixed(2)} Mbit/s, want ${want} ±10%`);
 }
 
+/**
+ * A throughput that must be within ±10% of `want`, measured at most twice. On a host loaded by other
+ * test files a TCP flow now and then stalls in a retransmission timeout and reads 10–20% low; a wrong
+ * limit (no cap, the wrong class, the wrong rate) misses in both runs. Every reading is reported.
+ */
+async function measured(t: { diagnostic(msg: string): void }, want: number, what: string, once: () => Promise<number>): Promise<void> {
+  let got = await once();
+  t.diagnostic(`${what}: ${got.toFixed(2)} Mbit/s (limit ${want})`);
+  if (Math.abs(got - want) > want * 0.1) {
+    got = await once();
+    t.diagnostic(`${what}, second run: ${got.toFixed(2)} Mbit/s (limit ${want})`);
+  }
+  within(got, want, what);
+}
+
 describe('EIP bandwidth shaping in the kernel', { skip, concurrency: false }, () => {
   const hostId = `host-b${process.pid.toString(36)}${randomBytes(3).toString('hex')}`.slice(0, 13);
   const vpcId = `vpc-bw${randomBytes(4).toString('hex')}`;
@@ -127,11 +142,8 @@ describe('EIP bandwidth shaping in the kernel', { skip, concurrency: false }, ()
   });
 
   test('the default 5 Mbit/s holds in both directions', async (t) => {
-    const upload = mbps(await iperf(EIP1, await server()));
-    const download = mbps(await iperf(EIP1, await server(), { reverse: true }));
-    t.diagnostic(`upload ${upload.toFixed(2)} Mbit/s, download ${download.toFixed(2)} Mbit/s (limit 5)`);
-    within(upload, 5, 'upload');
-    within(download, 5, 'download');
+    await measured(t, 5, 'upload', async () => mbps(await iperf(EIP1, await server())));
+    await measured(t, 5, 'download', async () => mbps(await iperf(EIP1, await server(), { reverse: true })));
   });
 
   test('a new limit applies live to a running flow, in two tc lines per device', async (t) => {
@@ -154,9 +166,7 @@ describe('EIP bandwidth shaping in the kernel', { skip, concurrency: false }, ()
     // TCP then needs about a second (congestion avoidance at ~35 ms RTT) to fill the doubled rate.
     within(avg(3, 5), 10, `after the change [${series}]`);
     // And a new flow in the other direction gets the new limit too.
-    const download = mbps(await iperf(EIP2, await server(), { reverse: true }));
-    t.diagnostic(`new download flow after the change: ${download.toFixed(2)} Mbit/s (limit 10)`);
-    within(download, 10, 'download after the change');
+    await measured(t, 10, 'a new download flow after the change', async () => mbps(await iperf(EIP2, await server(), { reverse: true })));
   });
 
   test('a common bandwidth package caps the total of its EIPs, both directions', async (t) => {
@@ -166,11 +176,11 @@ describe('EIP bandwidth shaping in the kernel', { skip, concurrency: false }, ()
     );
     assert.ok(lines.some((l) => / htb rate 8000kbit ceil 8000kbit /.test(l)));
     for (const reverse of [false, true]) {
-      const [p1, p2] = [await server(), await server()];
-      const [a, b] = (await Promise.all([iperf(EIP1, p1, { reverse }), iperf(EIP2, p2, { reverse })])).map(mbps);
-      const what = `package total ${reverse ? 'download' : 'upload'}: ${a.toFixed(2)} + ${b.toFixed(2)} = ${(a + b).toFixed(2)} Mbit/s (package 8, each EIP 6)`;
-      t.diagnostic(what);
-      within(a + b, 8, what);
+      await measured(t, 8, `package total ${reverse ? 'download' : 'upload'} (each EIP 6)`, async () => {
+        const [p1, p2] = [await server(), await server()];
+        const [a, b] = (await Promise.all([iperf(EIP1, p1, { reverse }), iperf(EIP2, p2, { reverse })])).map(mbps);
+        return a + b;
+      });
     }
   });
 

@@ -249,7 +249,9 @@ describe('network topology on the real kernel', { skip: kernelSkipReason }, () =
     const router = routerNetnsName(hostId, 'vpc-b');
     const without = { ...input, groups: input.groups.filter((g) => g.ContainerGroupId !== 'eci-b2') };
     await stopChild(echo.get('b2')!);
-    await converge(without);
+    const steps = await converge(without);
+    // Found by the alias on its router-side veth, deleted there (synchronously, taking eth0 with it).
+    assert.ok(steps.some((s) => s.what === `delete stale instance veths ${instanceVeth(hostId, 'eci-b2').routerSide}`), JSON.stringify(steps.map((s) => s.what)));
     assert.deepEqual(await planFor(deriveHostNetwork(without)), []);
     assert.equal((await listNetns()).includes(ns('eci-b2')), false);
     const routerLinks = await nsRun(router, ['ip', '-o', 'link']);

@@ -41,6 +41,8 @@ describe('security groups in the kernel', { skip, concurrency: false }, () => {
     await topo.serve(B.netns, [80]);
     await topo.serve(C.netns, [80, 8080]);
     await topo.serve(topo.outside, [80]);
+    await topo.serveUdp(A.netns, 5353);
+    await topo.serveUdp(A.netns, 5354);
   });
 
   after(async () => {
@@ -67,6 +69,23 @@ describe('security groups in the kernel', { skip, concurrency: false }, () => {
     assert.equal(await topo.pingOk(topo.outside, A.ip), true);
     // Egress defaults to accept for basic groups: A reaches the outside server with no egress rule.
     assert.equal(await open(A, 'outside', 80), true);
+  });
+
+  test('UDP rules open exactly their port range', async () => {
+    const sgA = group('sg-a', [ingress({ IpProtocol: 'UDP', PortRange: '5300/5353', SourceCidrIp: '192.0.2.0/24' })]);
+    await converge([[A, ['sg-a']], [B, ['sg-b']]], [sgA, group('sg-b', [])]);
+    const [o5353, o5354, b5353, tcp80] = await Promise.all([
+      topo.udpOpen(topo.outside, A.ip, 5353),
+      topo.udpOpen(topo.outside, A.ip, 5354),
+      topo.udpOpen(B.netns, A.ip, 5353),
+      open('outside', A, 80),
+    ]);
+    // B's address is outside the rule's source CIDR; TCP is not UDP.
+    assert.deepEqual({ o5353, o5354, b5353, tcp80 }, { o5353: true, o5354: false, b5353: false, tcp80: false });
+    // The 5354 server answers once the range covers it.
+    sgA.Permissions[0] = { ...sgA.Permissions[0], PortRange: '5300/5354' };
+    await converge([[A, ['sg-a']], [B, ['sg-b']]], [sgA, group('sg-b', [])]);
+    assert.equal(await topo.udpOpen(topo.outside, A.ip, 5354), true);
   });
 
   test('drop wins a tie; the smaller priority number wins', async () => {

@@ -8,6 +8,7 @@ import { openStore } from '../../src/store/sql-store.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { $Vpc, VpcClient } from '../helpers/sdk.ts';
 import { rejection, startServer, type TestKey, type TestServer } from '../helpers/server.ts';
+import { closeConnections, send, signV3 } from '../helpers/sign.ts';
 
 const REGION = 'cn-hangzhou';
 
@@ -59,6 +60,31 @@ describe('two servers on one PostgreSQL database', () => {
     const gone = await rejection(() => viaA.deleteVpc(new $Vpc.DeleteVpcRequest({ regionId: REGION, vpcId: id })));
     assert.equal(gone.code, 'InvalidVpcId.NotFound');
     assert.equal(gone.statusCode, 404);
+  });
+
+  it('refuses a write replayed to the other server; a read replayed to a server started after it', async () => {
+    const signed = (server: TestServer, action: string, params: Record<string, string>, nonce: string) =>
+      signV3(alice, { action, version: '2016-04-28', params: { RegionId: REGION, ...params }, host: server.endpoint, nonce });
+    const code = async (server: TestServer, action: string, params: Record<string, string>, nonce: string) => {
+      const r = await send(server.endpoint, signed(server, action, params, nonce));
+      return [r.status, r.json.Code ?? 'ok'];
+    };
+    const write = `pg-w-${Math.random()}`;
+    assert.deepEqual(await code(a, 'CreateVpc', { CidrBlock: '10.0.0.0/8', Description: write }, write), [200, 'ok']);
+    assert.deepEqual(await code(b, 'CreateVpc', { CidrBlock: '10.0.0.0/8', Description: write }, write), [400, 'SignatureNonceUsed']);
+    const failed = `pg-f-${Math.random()}`;
+    assert.deepEqual(await code(a, 'DeleteVpc', { VpcId: 'vpc-nosuch' }, failed), [404, 'InvalidVpcId.NotFound']);
+    assert.deepEqual(await code(b, 'DeleteVpc', { VpcId: 'vpc-nosuch' }, failed), [400, 'SignatureNonceUsed']);
+    // A read's nonce reaches the database a few milliseconds after it is answered; a server that
+    // starts later loads it.
+    const read = `pg-r-${Math.random()}`;
+    assert.deepEqual(await code(a, 'DescribeVpcs', {}, read), [200, 'ok']);
+    await new Promise((r) => setTimeout(r, 200));
+    closeConnections();
+    await b.stop();
+    await b.restart();
+    assert.deepEqual(await code(b, 'DescribeVpcs', {}, read), [400, 'SignatureNonceUsed']);
+    assert.deepEqual(await code(a, 'DescribeVpcs', {}, read), [400, 'SignatureNonceUsed']);
   });
 
   it('honours a ClientToken across servers', async () => {

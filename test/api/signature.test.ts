@@ -189,6 +189,32 @@ describe('signatures', () => {
     await ok(server.endpoint, v1({ ...describeVpcs, nonce }, bob));
   });
 
+  it('a reused nonce of a write is SignatureNonceUsed and writes nothing; read and write nonces share one space', async () => {
+    const description = `nonce-write-${Math.random()}`;
+    const create = (nonce: string) => v3({ action: 'CreateVpc', params: { RegionId: REGION, CidrBlock: '10.0.0.0/16', Description: description }, nonce });
+    const nonce = `w-${Math.random()}`;
+    const created = await ok(server.endpoint, create(nonce));
+    await expectError(create(nonce), 400, 'SignatureNonceUsed');
+    await expectError(v1({ ...describeVpcs, nonce }), 400, 'SignatureNonceUsed');
+    const listed = await ok(server.endpoint, v1({ action: 'DescribeVpcs', params: { RegionId: REGION, PageSize: '50' } }));
+    assert.equal(listed.Vpcs.Vpc.filter((v: any) => v.Description === description).length, 1, 'the replay created nothing');
+    // A read's nonce cannot be used by a write.
+    const readNonce = `r-${Math.random()}`;
+    await ok(server.endpoint, v1({ ...describeVpcs, nonce: readNonce }));
+    await expectError(create(readNonce), 400, 'SignatureNonceUsed');
+    // A write that failed (or was a DryRun) used its nonce too: a replay must not succeed later.
+    const badNonce = `f-${Math.random()}`;
+    const bad = v3({ action: 'CreateVpc', params: { RegionId: REGION, CidrBlock: '10.0.0.0/33' }, nonce: badNonce });
+    const failed = await send(server.endpoint, bad);
+    assert.equal(failed.status, 400);
+    assert.notEqual(failed.json.Code, 'SignatureNonceUsed');
+    await expectError(v3({ action: 'CreateVpc', params: { RegionId: REGION, CidrBlock: '10.0.0.0/33' }, nonce: badNonce }), 400, 'SignatureNonceUsed');
+    const dryNonce = `d-${Math.random()}`;
+    await expectError(v3({ action: 'CreateVpc', params: { RegionId: REGION, CidrBlock: '10.0.0.0/16', DryRun: 'true' }, nonce: dryNonce }), 400, 'DryRunOperation');
+    await expectError(v3({ action: 'CreateVpc', params: { RegionId: REGION, CidrBlock: '10.0.0.0/16', DryRun: 'true' }, nonce: dryNonce }), 400, 'SignatureNonceUsed');
+    await ok(server.endpoint, v3({ action: 'DeleteVpc', params: { RegionId: REGION, VpcId: created.VpcId } }));
+  });
+
   it('a request that fails its signature does not use up its nonce', async () => {
     const nonce = `n-${Math.random()}`;
     const wrong = { ...key, accessKeySecret: 'wrong' };
@@ -253,5 +279,28 @@ describe('signatures', () => {
     assert.equal(listed.Vpcs.Vpc[0].CidrBlock, '172.16.0.0/16');
     assert.equal(listed.Vpcs.Vpc[0].VpcName, 'v3-form');
     await ok(server.endpoint, v3({ action: 'DeleteVpc', form: { RegionId: REGION, VpcId: created.VpcId } }));
+  });
+
+  // Last: restarts the shared server.
+  it('used nonces stay used across a restart (reads and writes) and a kill -9 (writes)', async () => {
+    const readNonce = `rr-${Math.random()}`;
+    const writeNonce = `rw-${Math.random()}`;
+    const read = () => v1({ ...describeVpcs, nonce: readNonce });
+    const write = () => v3({ action: 'CreateVpc', params: { RegionId: REGION, CidrBlock: '10.1.0.0/16' }, nonce: writeNonce });
+    await ok(server.endpoint, read());
+    const created = await ok(server.endpoint, write());
+    closeConnections();
+    await server.stop();
+    await server.restart();
+    await expectError(read(), 400, 'SignatureNonceUsed');
+    await expectError(write(), 400, 'SignatureNonceUsed');
+    const killedNonce = `rk-${Math.random()}`;
+    const killedWrite = () => v3({ action: 'DeleteVpc', params: { RegionId: REGION, VpcId: created.VpcId }, nonce: killedNonce });
+    await ok(server.endpoint, killedWrite());
+    closeConnections();
+    await server.stop(true);
+    await server.restart();
+    await expectError(killedWrite(), 400, 'SignatureNonceUsed');
+    await ok(server.endpoint, v1(describeVpcs));
   });
 });

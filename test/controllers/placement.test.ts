@@ -109,6 +109,27 @@ describe('placement controller (SQLite)', () => {
     }
   });
 
+  it('one controller without hosts picks up groups created between passes and fails each at its own deadline', async () => {
+    const s = await sqlite();
+    try {
+      const c = placementController({ store: s.store, config: DEFAULT_CONFIG }, { random: noRandom });
+      await s.vSwitch('vsw-h', H, '10.0.1.0/24');
+      await s.group('eci-a', { MaxPendingMinute: 10 });
+      await c.reconcile(at(1 * 60_000));
+      await s.group('eci-b', { MaxPendingMinute: 5 });
+      await c.reconcile(at(2 * 60_000));
+      assert.equal((await s.get('eci-b')).status, 'Scheduling');
+      await c.reconcile(at(5 * 60_000));
+      assert.equal((await s.get('eci-b')).status, 'ScheduleFailed', 'a group inserted after the full scan is seen');
+      assert.equal((await s.get('eci-a')).status, 'Scheduling');
+      await c.reconcile(at(10 * 60_000));
+      assert.equal((await s.get('eci-a')).status, 'ScheduleFailed');
+      assert.equal((await s.get('eci-b')).version, 2, 'a failed group is not written again');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('places a group on a Ready host of its zone: Pending, HostId, Scheduled event, host version bumped', async () => {
     const s = await sqlite();
     try {

@@ -331,6 +331,32 @@ function contract(dialect: 'sqlite' | 'postgres', backend: () => Backend): void 
       assert.equal(await store.useNonce('n1', now + 60_002, 60_000), false, 'and then remembered again');
     });
 
+    it('claims a nonce inside a transaction, undone by its rollback; queued nonces are written behind', async (t) => {
+      const { store } = await open(t);
+      const now = 1_700_000_000_000;
+      assert.equal(await store.tx((tx) => tx.claimNonce('w1', now, now + 60_000)), true);
+      assert.equal(await store.tx((tx) => tx.claimNonce('w1', now + 1, now + 60_001)), false, 'a committed claim holds');
+      assert.equal(await store.useNonce('w1', now + 2, 60_000), false, 'for the durable check of reads too');
+      await assert.rejects(store.tx(async (tx) => {
+        assert.equal(await tx.claimNonce('w2', now, now + 60_000), true);
+        throw new Error('roll back');
+      }), /roll back/);
+      assert.equal(await store.tx((tx) => tx.claimNonce('w2', now, now + 60_000)), true, 'a rolled-back claim is gone');
+      assert.equal(await store.tx((tx) => tx.claimNonce('w1', now + 60_001, now + 120_001)), true, 'an expired nonce may be claimed again');
+
+      store.recordNonceLater('r1', now + 60_000);
+      store.recordNonceLater('r2', now + 30_000);
+      store.recordNonceLater('w1', now + 10_000);
+      await store.flushNonces();
+      assert.equal(await store.useNonce('r1', now + 1, 60_000), false, 'written behind');
+      assert.equal(await store.tx((tx) => tx.claimNonce('r2', now + 1, now + 60_001)), false);
+      const live = new Map((await store.liveNonces(now + 40_000, 100)).map((n) => [n.nonce, n.expiresAt]));
+      assert.equal(live.get('r1'), now + 60_000);
+      assert.equal(live.has('r2'), false, 'expired ones are not loaded');
+      assert.equal(live.get('w1'), now + 120_001, 'the later expiry is kept');
+      assert.equal((await store.liveNonces(now, 1)).length, 1, 'bounded');
+    });
+
     it('stores access keys without overwriting an existing one', async (t) => {
       const { store } = await open(t);
       assert.equal(await store.getAccessKey('LTAIb'), undefined);
@@ -379,20 +405,40 @@ function contract(dialect: 'sqlite' | 'postgres', backend: () => Backend): void 
       assert.equal(await b.countIps('hot'), 250);
     });
 
-    it('serialises transactions sharing a lock key, so a check-then-act quota holds', async (t) => {
+    // The second key takes the PostgreSQL driver's slow path (a backslash), the third the quoted literal.
+    for (const lockKey of ['account:alice', "account:o'b\\r", "account:o'brien'); SELECT 1; --"]) {
+      it(`serialises transactions sharing a lock key, so a check-then-act quota holds (${lockKey})`, async (t) => {
+        const a = await open(t);
+        const b = dialect === 'postgres' ? (await open(t, a.url)).store : a.store;
+        const results = await Promise.allSettled(
+          Array.from({ length: 40 }, (_, i) =>
+            (i % 2 ? b : a.store).tx(async (tx) => {
+              if ((await tx.count({ kind: 'eip', account: 'alice' })) >= 15) throw new ApiError('QuotaExceeded', 'QuotaExceeded.Eip', 'full');
+              await tx.insert(row(`q${i}`, { kind: 'eip' }));
+            }, lockKey),
+          ),
+        );
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 15);
+        assert.ok(results.every((r) => r.status === 'fulfilled' || (r.reason as ApiError).code === 'QuotaExceeded.Eip'));
+        assert.equal(await a.store.count({ kind: 'eip', account: 'alice' }), 15);
+      });
+    }
+
+    it('keeps reading and writing after another server changed a table under its statements', async (t) => {
       const a = await open(t);
-      const b = dialect === 'postgres' ? (await open(t, a.url)).store : a.store;
-      const results = await Promise.allSettled(
-        Array.from({ length: 40 }, (_, i) =>
-          (i % 2 ? b : a.store).tx(async (tx) => {
-            if ((await tx.count({ kind: 'eip', account: 'alice' })) >= 15) throw new ApiError('QuotaExceeded', 'QuotaExceeded.Eip', 'full');
-            await tx.insert(row(`q${i}`, { kind: 'eip' }));
-          }, 'account:alice'),
-        ),
-      );
-      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 15);
-      assert.ok(results.every((r) => r.status === 'fulfilled' || (r.reason as ApiError).code === 'QuotaExceeded.Eip'));
-      assert.equal(await a.store.count({ kind: 'eip', account: 'alice' }), 15);
+      await a.store.insert(row('before'));
+      assert.equal((await a.store.get('vpc', 'before'))?.id, 'before');
+      assert.equal((await a.store.tx((tx) => tx.get('vpc', 'before')))?.id, 'before');
+      // What a later migration might do, from another server (connection).
+      const other = backend().driver(a.url);
+      t.after(() => other.close());
+      await other.run('ALTER TABLE resources ADD COLUMN later_column TEXT');
+      for (let i = 0; i < 12; i++) {
+        assert.equal((await a.store.get('vpc', 'before'))?.id, 'before');
+        assert.equal((await a.store.tx((tx) => tx.get('vpc', 'before')))?.id, 'before');
+      }
+      await a.store.insert(row('after'));
+      assert.deepEqual((await a.store.list({ kind: 'vpc' })).map((r) => r.id), ['before', 'after']);
     });
 
     it('lets exactly one of two concurrent read-modify-writes of a row win', async (t) => {

@@ -11,7 +11,7 @@
 // - a common bandwidth package is a parent HTB class with rate = ceil = the package's limit over its
 //   EIPs' classes, whose own rate is small and ceil is their own limit: they borrow from the parent up
 //   to their own limit, and the parent caps the total. Here HTB does limit (at the parent), which is
-//   what a shared cap needs; measured 7.5–7.7 Mbit/s in total for an 8 Mbit/s package.
+//   what a shared cap needs; measured 7.5–7.9 Mbit/s in total for an 8 Mbit/s package.
 //
 // Class minors: an EIP's minor is the low 16 bits of its address, so it is recomputable from the
 // EIP alone and unique among the EIPs of one /16 pool; a collision (EIPs from pools that share their

@@ -1,7 +1,7 @@
 // Reads the actual network state of one host: the namespaces carrying its prefix, their links,
 // addresses, routes and forwarding sysctls, and each router's `inet eci` table. Read-only.
 //
-// Cost: per namespace one `ip -j -batch -` (addresses with link flags and aliases, then routes); per
+// Cost: per namespace one `ip -j -batch -` (links, addresses, routes); per
 // router one `nft -j list table` and one sysctl read. A namespace that disappears while being read is
 // reported as absent rather than failing the whole observation.
 
@@ -56,18 +56,22 @@ interface IpAddrJson {
   addr_info?: { family: string; local: string; prefixlen: number }[];
 }
 
-/** `ip -j addr` and `ip -j route` of one namespace in one spawn. */
+/**
+ * `ip -j link`, `ip -j addr` and `ip -j route` of one namespace in one spawn. Aliases come from the
+ * link dump: iproute2 6.1's `addr show` omits `ifalias` for a veth whose peer is in another namespace.
+ */
 export async function observeLinks(netns: string | null): Promise<{ links: ObservedLink[]; routes: ObservedRoute[] }> {
-  const { stdout } = await run(['ip', '-j', '-batch', '-'], { netns, input: 'addr show\nroute show\n' });
-  const [addrText, routeText] = stdout.split('\n').filter((l) => l.trim());
-  const addrs = JSON.parse(addrText ?? '[]') as IpAddrJson[];
+  const { stdout } = await run(['ip', '-j', '-batch', '-'], { netns, input: 'link show\naddr show\nroute show\n' });
+  const [linkText, addrText, routeText] = stdout.split('\n').filter((l) => l.trim());
+  const links = JSON.parse(linkText ?? '[]') as IpAddrJson[];
+  const addrs = new Map((JSON.parse(addrText ?? '[]') as IpAddrJson[]).map((a) => [a.ifname, a.addr_info ?? []]));
   const routes = JSON.parse(routeText ?? '[]') as { dst: string; gateway?: string; dev?: string }[];
   return {
-    links: addrs.map((a) => ({
+    links: links.map((a) => ({
       ifname: a.ifname,
       up: (a.flags ?? []).includes('UP'),
       alias: a.ifalias ?? '',
-      addrs: (a.addr_info ?? []).filter((x) => x.family === 'inet').map((x) => `${x.local}/${x.prefixlen}`),
+      addrs: (addrs.get(a.ifname) ?? []).filter((x) => x.family === 'inet').map((x) => `${x.local}/${x.prefixlen}`),
     })),
     routes: routes.map((r) => ({ dst: r.dst, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.dev ? { dev: r.dev } : {}) })),
   };

@@ -64,7 +64,7 @@ export function planNetwork(desired: HostNetwork, observed: ObservedHost, policy
   const hostId = desired.hostId;
   const hostNs = observed.host ?? EMPTY;
   const wantedNs = new Set<string>();
-  const wantedRouterVeths = new Map<string, string>(); // router netns → instance veths (joined) for lookup
+  const wantedRouterVeths = new Map<string, string>(); // `<router netns>/<veth>` → group id
   for (const v of desired.vpcs) {
     wantedNs.add(v.netns);
     for (const i of v.instances) {

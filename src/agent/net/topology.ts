@@ -6,8 +6,11 @@
 // - Only VPCs with at least one instance on this host get a router namespace (nothing would be routed
 //   through it otherwise). A NAT gateway's SNAT/DNAT entries are programmed in its VPC's router on every
 //   host that has that router.
-// - Inconsistent rows (a group whose vSwitch is missing, a SNAT IP not bound to its gateway, …) are
-//   left out and reported in `skipped`, never thrown: one bad row must not stop a host from converging.
+// - Inconsistent rows (a group whose vSwitch is missing, a SNAT IP not bound to its gateway, two groups
+//   holding one private IP in a VPC — the smaller id keeps it, …) are left out and reported in
+//   `skipped`, never thrown: one bad row must not stop a host from converging.
+// - An instance's EIP is programmed while the EIP is Associating or InUse (the EIP controller moves it
+//   to InUse once the group runs, so the data plane must already carry it); Unassociating withdraws it.
 
 import { createHash } from 'node:crypto';
 import { contains, formatIp, lastAddress, parseCidr, parseIp, vSwitchUsableRange, type Cidr } from '../../core/cidr.ts';
@@ -21,7 +24,7 @@ import type {
   VpcData,
 } from '../../core/model.ts';
 import { parseNatPort, parseNatProtocol, parseSnatSource } from '../../core/nat.ts';
-import { hostNetnsName, instanceNetnsName, instanceVeth, routerNetnsName, shortId, uplinkVeth } from './names.ts';
+import { instanceNetnsName, instanceVeth, routerNetnsName, shortId, uplinkVeth } from './names.ts';
 
 /** An EIP row as the agent reads it: the status lives on the row, not in `data`. */
 export interface EipRow {
@@ -351,6 +354,3 @@ export function deriveHostNetwork(input: HostNetworkInput): HostNetwork {
 
   return { hostId, prefix: `${shortId(hostId)}-`, hostNetns: input.hostNetns ?? null, vpcs, skipped };
 }
-
-/** The host netns name `eci dev` and tests use for a host id (re-exported for callers of this module). */
-export { hostNetnsName };

@@ -35,6 +35,10 @@ export interface SgTopology {
   serve(netns: string, ports: readonly number[]): Promise<void>;
   /** Whether a TCP connection from netns to ip:port completes (an HTTP answer arrives) within ~0.5 s. */
   tcpOpen(fromNetns: string, ip: string, port: number): Promise<boolean>;
+  /** Starts a UDP echo server (a Node one-liner) on port inside netns; killed by destroy(). */
+  serveUdp(netns: string, port: number): Promise<void>;
+  /** Whether a UDP datagram from netns to ip:port is echoed back within ~0.5 s. */
+  udpOpen(fromNetns: string, ip: string, port: number): Promise<boolean>;
   /** Whether one ping from netns to ip is answered within 1 s. */
   pingOk(fromNetns: string, ip: string): Promise<boolean>;
   destroy(): Promise<void>;
@@ -167,6 +171,29 @@ export async function createSgTopology(count: number): Promise<SgTopology> {
       }
     },
     tcpOpen,
+    async serveUdp(netns, port) {
+      const echo = `const s=require('node:dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(${port},()=>console.log('ready'))`;
+      const p = spawn('nsenter', [`--net=/var/run/netns/${netns}`, '--', process.execPath, '-e', echo], { stdio: ['ignore', 'pipe', 'ignore'] });
+      procs.push(p);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`udp echo on ${netns}:${port} did not start`)), 5000);
+        p.stdout?.once('data', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+    async udpOpen(fromNetns, ip, port) {
+      const probe =
+        `const s=require('node:dgram').createSocket('udp4');` +
+        `s.on('message',()=>process.exit(0));setTimeout(()=>process.exit(1),500);s.send('x',${port},'${ip}');`;
+      try {
+        await run([process.execPath, '-e', probe], { netns: fromNetns, timeoutMs: 5000 });
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async pingOk(fromNetns, ip) {
       try {
         await run(['busybox', 'ping', '-c', '1', '-W', '1', ip], { netns: fromNetns, timeoutMs: 3000 });

@@ -318,6 +318,8 @@ async function resolveNetwork(ctx: ActionContext, q: CreateParams): Promise<Reso
     if (q.ZoneId) {
       vSwitches = vSwitches.filter((v) => v.data.ZoneId === q.ZoneId);
       if (!vSwitches.length) throw invalidParameter('ZoneId', `None of the vSwitches is in zone ${q.ZoneId}.`);
+      // Placement walks VSwitchIds: keep only the requested zone's, so the group never lands elsewhere.
+      vSwitchIds = vSwitchIds.filter((id) => vSwitches.some((v) => v.id === id));
     }
     if (q.ScheduleStrategy === 'VSwitchRandom') vSwitches = shuffle(vSwitches, ctx.random(vSwitches.length));
     if (!q.SecurityGroupId?.length) defaultSecurityGroup = await ensureDefaultSecurityGroup(ctx, await requireVpc(ctx.tx, ctx.account, vSwitches[0].data.VpcId));

@@ -1,5 +1,5 @@
 import { defineAction } from '../../action.ts';
-import { projectPodStatus } from '../../../core/container-group.ts';
+import { projectObservedPodStatus } from '../../../core/container-status.ts';
 import { p, tagsParam } from '../../../core/params.ts';
 import { rfc3339 } from '../../../core/time.ts';
 import { listGroups, podIdentity } from '../../resources/container-group.ts';
@@ -46,7 +46,7 @@ export const DescribeContainerGroupStatus = defineAction({
         ...podIdentity(r.data),
         Annotations: '',
         Status: r.status,
-        PodStatus: projectPodStatus({ status: r.status, statusTime: r.data.StatusTime, intranetIp: r.data.IntranetIp, containers: r.data.Containers }),
+        PodStatus: projectObservedPodStatus(r.status, r.data),
       })),
     };
   },
