@@ -21,6 +21,7 @@ import { rfc3339 } from '../core/time.ts';
 import { removeContainerGroup } from '../api/resources/container-group.ts';
 import type { Resource, Store, Tx } from '../store/store.ts';
 import { AgentApiError, startAgentApi, type AgentApi, type ExecOutput, type ExecRequest, type LogRequest } from './api.ts';
+import type { MetricsSampler } from './metrics.ts';
 
 export const HEARTBEAT_MS = 2000;
 export const RESYNC_MS = 5000;
@@ -111,6 +112,8 @@ export interface AgentOptions {
   /** Port of the local API (0 = any free port). */
   readonly apiPort?: number;
   readonly log?: (line: string) => void;
+  /** Serves /v1/metrics (src/agent/metrics.ts); stopped with the agent. Absent: no metrics endpoint. */
+  readonly metrics?: MetricsSampler;
 }
 
 export interface RunningAgent {
@@ -158,6 +161,16 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           throw new AgentApiError(400, 'IncorrectStatus', `The container group ${g.id} is ${g.status}; a command runs only in a Running container group.`);
         return driver.exec(g, req, timeoutMs);
       },
+      ...(opts.metrics
+        ? {
+            metrics: async (req: { ContainerGroupId: string }) => {
+              const g = await findGroup(req.ContainerGroupId);
+              if (g.status !== 'Running' && g.status !== 'Updating' && g.status !== 'Restarting')
+                throw new AgentApiError(400, 'IncorrectStatus', `The container group ${g.id} is ${g.status}; metrics exist only while it runs.`);
+              return { ContainerGroupId: g.id, Records: await opts.metrics!.records(g.id) };
+            },
+          }
+        : {}),
     },
   });
 
@@ -291,6 +304,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     async stop() {
       stopped = true;
       for (const t of timers) clearInterval(t);
+      opts.metrics?.stop();
       await busy;
       await api.close();
     },

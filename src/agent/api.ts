@@ -1,6 +1,7 @@
-// The agent's local HTTP API: logs and exec of the containers this host runs. Logs and processes live
-// only on the host, so the server's DescribeContainerLog and ExecContainerCommand forward here through the
-// host row's AgentEndpoint, with the AgentToken the agent wrote next to it.
+// The agent's local HTTP API: logs, exec and metrics of the containers this host runs. Logs, processes
+// and metric samples live only on the host, so the server's DescribeContainerLog, ExecContainerCommand and
+// DescribeContainerGroupMetric forward here through the host row's AgentEndpoint, with the AgentToken the
+// agent wrote next to it.
 //
 // Contracts:
 // - It binds loopback only (every process of one machine shares it; the agent process itself runs in
@@ -16,6 +17,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { MetricRecord } from '../core/metrics.ts';
 
 export interface LogRequest {
   ContainerGroupId: string;
@@ -61,6 +63,17 @@ export interface AgentApiHandlers {
   readLog(req: LogRequest): Promise<{ ContainerName: string; Content: string }>;
   /** Runs argv in the container and waits for it (bounded by timeoutMs). */
   exec(req: ExecRequest, timeoutMs: number): Promise<ExecOutput>;
+  /** The group's recent metric samples, oldest first (DescribeContainerGroupMetric); absent = 404. */
+  metrics?(req: MetricsRequest): Promise<MetricsResponse>;
+}
+
+export interface MetricsRequest {
+  ContainerGroupId: string;
+}
+
+export interface MetricsResponse {
+  ContainerGroupId: string;
+  Records: MetricRecord[];
 }
 
 export interface AgentApi {
@@ -159,6 +172,11 @@ export async function startAgentApi(opts: { handlers: AgentApiHandlers; port?: n
       throw new AgentApiError(400, 'InvalidParameter', 'The body must be JSON.');
     }
     if (url.pathname === '/v1/logs') return send(res, 200, await opts.handlers.readLog(asLogRequest(body)));
+    if (url.pathname === '/v1/metrics' && opts.handlers.metrics) {
+      const id = typeof body.ContainerGroupId === 'string' ? body.ContainerGroupId : '';
+      if (!id) throw new AgentApiError(400, 'MissingParameter', 'ContainerGroupId is required.');
+      return send(res, 200, await opts.handlers.metrics({ ContainerGroupId: id }));
+    }
     if (url.pathname === '/v1/exec') {
       const er = asExecRequest(body);
       if (er.Sync) {
@@ -202,7 +220,7 @@ export async function startAgentApi(opts: { handlers: AgentApiHandlers; port?: n
  * Calls an agent's API (used by the server's DescribeContainerLog / ExecContainerCommand). Rejects with
  * AgentApiError carrying the agent's code, or status 503 `ServiceUnavailable` when the agent does not answer.
  */
-export async function callAgent<T>(endpoint: string, token: string, path: '/v1/logs' | '/v1/exec', body: unknown, timeoutMs = 35_000): Promise<T> {
+export async function callAgent<T>(endpoint: string, token: string, path: '/v1/logs' | '/v1/exec' | '/v1/metrics', body: unknown, timeoutMs = 35_000): Promise<T> {
   const payload = JSON.stringify(body);
   // A fresh connection per call (agent: false): a pooled keep-alive socket the agent has just closed
   // would fail a request that may not be retried (exec is not idempotent).

@@ -181,6 +181,22 @@ class NonceCache {
   }
 }
 
+/**
+ * Resolves once per turn of the event loop, for everyone waiting in it. Reads wait for it so that the
+ * requests read from the sockets in one turn are answered together in the next: measured on the
+ * server (bench, SQLite Describe), answering each the moment it is parsed cost ~40% more CPU per
+ * request (more wake-ups and smaller writes per turn) than this, which the per-turn nonce batch
+ * used to do implicitly.
+ */
+let turn: Promise<void> | undefined;
+const nextTurn = (): Promise<void> =>
+  (turn ??= new Promise<void>((resolve) =>
+    setImmediate(() => {
+      turn = undefined;
+      resolve();
+    }),
+  ));
+
 const nonceUsed = () => invalid('SignatureNonceUsed', 'Specified signature nonce was used already.');
 
 export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<WireResponse> {
@@ -275,7 +291,10 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     const cached = nonces.claim(nonce, nowMs, expiresAt);
     if (cached === 'used') throw nonceUsed();
     if (!action.mutating) {
-      if (cached === 'fresh') deps.store.recordNonceLater(nonce, expiresAt);
+      if (cached === 'fresh') {
+        deps.store.recordNonceLater(nonce, expiresAt);
+        await nextTurn();
+      }
       else if (!(await deps.store.useNonce(nonce, nowMs, expiresAt - nowMs))) throw nonceUsed();
     }
 

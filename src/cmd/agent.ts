@@ -27,6 +27,7 @@ import { planNetwork } from '../agent/net/plan.ts';
 import { securityGroupPolicy } from '../agent/net/render.ts';
 import { deriveHostNetwork, type VpcNet } from '../agent/net/topology.ts';
 import { ensureHostId, heartbeat, registerHost } from '../agent/registration.ts';
+import { startMetricsSampler } from '../agent/metrics.ts';
 import { ensureBusyboxImage, ImageNotFoundError } from '../agent/runtime/busybox-image.ts';
 import {
   containerKey,
@@ -462,6 +463,7 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     memory: o.memory,
     hostNetns,
     driver,
+    metrics: startMetricsSampler({ hostId, log: o.log }),
     apiPort: o.apiPort,
     log: o.log,
     registrar: {

@@ -14,9 +14,9 @@ export const UNSUPPORTED: Readonly<Record<Product, readonly string[]>> = {
   eci: [
     'CommitContainer', 'CopyDataCache', 'CreateDataCache', 'CreateInstanceOpsTask', 'CreateVirtualNode',
     'DeleteDataCache', 'DeleteVirtualNode', 'DescribeAvailableResource', 'DescribeCommitContainerTask',
-    'DescribeContainerGroupPrice', 'DescribeDataCaches', 'DescribeInstanceOpsRecords', 'DescribeMultiContainerGroupMetric',
+    'DescribeContainerGroupPrice', 'DescribeDataCaches', 'DescribeInstanceOpsRecords',
     'DescribeVirtualNodes', 'ListUsage', 'ResizeContainerGroupVolume', 'UpdateDataCache', 'UpdateVirtualNode',
-    'CreateImageCache', 'DeleteImageCache', 'DescribeImageCaches', 'UpdateImageCache', 'DescribeContainerGroupMetric',
+    'CreateImageCache', 'DeleteImageCache', 'DescribeImageCaches', 'UpdateImageCache',
   ],
   vpc: ['CreateRouteEntry', 'DeleteRouteEntry', 'DescribeRouteTables', 'CreateVpnGateway', 'CreateVpcPeerConnection', 'ModifyVpcAttribute', 'ModifyVSwitchAttribute'],
   ecs: ['RunInstances', 'CreateInstance', 'DescribeInstances', 'DeleteInstance', 'ModifySecurityGroupAttribute'],

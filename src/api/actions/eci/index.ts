@@ -3,9 +3,11 @@ import type { AnyAction } from '../../action.ts';
 import { CreateContainerGroup } from './CreateContainerGroup.ts';
 import { DeleteContainerGroup } from './DeleteContainerGroup.ts';
 import { DescribeContainerGroupEvents } from './DescribeContainerGroupEvents.ts';
+import { DescribeContainerGroupMetric } from './DescribeContainerGroupMetric.ts';
 import { DescribeContainerGroups } from './DescribeContainerGroups.ts';
 import { DescribeContainerGroupStatus } from './DescribeContainerGroupStatus.ts';
 import { DescribeContainerLog } from './DescribeContainerLog.ts';
+import { DescribeMultiContainerGroupMetric } from './DescribeMultiContainerGroupMetric.ts';
 import { DescribeRegions } from './DescribeRegions.ts';
 import { ExecContainerCommand } from './ExecContainerCommand.ts';
 import { RestartContainerGroup } from './RestartContainerGroup.ts';
@@ -15,9 +17,11 @@ export const eciActions: readonly AnyAction[] = [
   CreateContainerGroup,
   DeleteContainerGroup,
   DescribeContainerGroupEvents,
+  DescribeContainerGroupMetric,
   DescribeContainerGroups,
   DescribeContainerGroupStatus,
   DescribeContainerLog,
+  DescribeMultiContainerGroupMetric,
   DescribeRegions,
   ExecContainerCommand,
   RestartContainerGroup,
