@@ -6,7 +6,7 @@
 // guarded by the row version it planned from, so a concurrent API change (Delete → Terminating,
 // Restart → Restarting) is never overwritten: the pass drops its write and the next pass sees the change.
 //
-// Passes run on a cheap change poll (the groups' versions, every POLL_MS) and a full resync every
+// Passes run on a cheap change poll (the versions of the groups and their network objects, every POLL_MS) and a full resync every
 // RESYNC_MS even when nothing changed, so drift in the kernel is repaired within one resync.
 //
 // Contracts:
@@ -132,6 +132,32 @@ async function groupsOnHost(tx: Tx, hostId: string): Promise<Resource<ContainerG
   return (await tx.list<ContainerGroupData>({ kind: KIND.containerGroup })).filter((g) => hostIdOf(g) === hostId);
 }
 
+/**
+ * The versions of everything the host's network is derived from: its groups, and the security
+ * groups, EIPs, NAT gateways and SNAT/DNAT entries of their VPCs and accounts. The cheap poll compares
+ * it, so an API change to any of them (a rule authorised, a bandwidth modified, an entry added) starts a
+ * pass within one poll interval instead of waiting for the full resync. Indexed reads only.
+ */
+async function hostFingerprint(tx: Tx, groups: readonly Resource<ContainerGroupData>[]): Promise<string> {
+  const parts = groups.map((g) => `${g.id}:${g.version}`);
+  const vpcs = [...new Set(groups.map((g) => g.data.VpcId).filter(Boolean))].sort();
+  const accounts = [...new Set(groups.map((g) => g.account))].sort();
+  const add = (rows: readonly Resource<unknown>[]) => {
+    for (const r of rows) parts.push(`${r.id}:${r.version}`);
+  };
+  for (const vpc of vpcs) {
+    add(await tx.list({ kind: KIND.securityGroup, parent: vpc }));
+    const gateways = await tx.list({ kind: KIND.natGateway, parent: vpc });
+    add(gateways);
+    for (const ngw of gateways) {
+      add(await tx.list({ kind: KIND.snatEntry, parent: ngw.id }));
+      add(await tx.list({ kind: KIND.forwardEntry, parent: ngw.id }));
+    }
+  }
+  for (const account of accounts) add(await tx.list({ kind: KIND.eip, account }));
+  return parts.join(',');
+}
+
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
@@ -231,7 +257,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const pass = async (): Promise<void> => {
     const groups = await groupsOnHost(store, hostId);
-    fingerprint = groups.map((g) => `${g.id}:${g.version}`).join(',');
+    fingerprint = await hostFingerprint(store, groups);
     try {
       // Reads outside a transaction: applying kernel steps must never hold the store's write lock.
       // Terminating groups keep their network until their containers are stopped.
@@ -276,7 +302,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const poll = async (): Promise<void> => {
     if (busy || stopped) return;
     const groups = await groupsOnHost(store, hostId);
-    if (groups.map((g) => `${g.id}:${g.version}`).join(',') !== fingerprint) await kick();
+    if ((await hostFingerprint(store, groups)) !== fingerprint) await kick();
   };
 
   wakeUp = () => void kick();
