@@ -19,6 +19,7 @@
 //                         and router→instance / host→EIP connects (sequential instances only);
 //   BENCH_MONITOR=1       `ip -ts monitor` in the router and instance netns of each sequential instance;
 //   BENCH_PROBE_TRACE=1   what the prober's connection attempts see (ENETUNREACH, refused, silence);
+//   BENCH_PROBE_LATE=1    sequential instances are probed only once Running (see createOne);
 //   BENCH_DEBUG=1         the agent's output, and a neighbour/route dump when the instance listens but
 //                         the router cannot reach it.
 
@@ -404,6 +405,9 @@ function agentBench(cluster: Cluster, prober: Prober) {
         const inst = await instanceOf(id);
         known = inst;
         mark('eip known');
+        // BENCH_PROBE_LATE=1: start probing only once the group is Running (no traffic arrives while the
+        // instance's link comes up), to separate the data path's own delay from the probe's effect on it.
+        if (process.env.BENCH_PROBE_LATE) await until('Running', () => (steps['Running'] !== undefined ? true : undefined), 20_000);
         const t = await prober.reachable(id, inst.eip, PORT, 10, 20_000);
         steps['answered'] = round(t - t0);
         return { sample: { total: t - t0, steps }, inst };

@@ -180,7 +180,9 @@ interface Waiting {
 }
 
 export function placementController(deps: ControllerDeps, opts: PlacementControllerOptions = {}): Controller {
-  const intervalMs = opts.intervalMs ?? 300;
+  // Every pass is one indexed read of the Scheduling groups; 100 ms keeps placement a small part of
+  // create → reachable (bench/agent.ts measures it).
+  const intervalMs = opts.intervalMs ?? 100;
   const random = opts.random ?? randomBytes;
   const attempts = opts.attempts ?? 5;
   const concurrency = Math.max(1, opts.concurrency ?? 1);

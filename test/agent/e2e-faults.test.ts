@@ -19,6 +19,7 @@ import { openStore } from '../../src/store/sql-store.ts';
 import { $Eci, EciClient } from '../helpers/sdk.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
 import { inetNamespace, probe, tcp } from './helpers/kernel.ts';
+import { until } from '../helpers/wait.ts';
 
 const REGION = 'cn-hangzhou';
 const isRoot = process.getuid?.() === 0;
@@ -27,21 +28,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ONE_RESYNC_MS = RESYNC_MS + 1500;
 /** The server's default host silence before Unhealthy (src/core/placement.ts); not configurable. */
 const UNHEALTHY_AFTER_MS = 15_000;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000, stepMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
-    await sleep(stepMs);
-  }
-}
 
 describe('host agent end to end: faults', { skip: isRoot ? false : 'needs root (network namespaces, mounts, runc)' }, () => {
   let cluster: TestCluster;

@@ -17,26 +17,12 @@ import { instanceNetnsName } from '../../src/agent/net/names.ts';
 import { $Eci, $Ecs, $Vpc, EciClient, EcsClient, VpcClient } from '../helpers/sdk.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
 import { inetNamespace, probe, startEcho, stopProcesses, tcp, udp } from './helpers/kernel.ts';
+import { until } from '../helpers/wait.ts';
 
 const REGION = 'cn-hangzhou';
 const ZONE = 'cn-hangzhou-h';
 const isRoot = process.getuid?.() === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000, stepMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
-    await sleep(stepMs);
-  }
-}
 
 interface Group {
   id: string;

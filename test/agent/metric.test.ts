@@ -10,26 +10,12 @@ import { startAgentApi, callAgent, AgentApiError } from '../../src/agent/api.ts'
 import { rejection } from '../helpers/server.ts';
 import { $Eci, $Vpc, EciClient, VpcClient } from '../helpers/sdk.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { until } from '../helpers/wait.ts';
 
 const REGION = 'cn-hangzhou';
 const MIB = 1024 * 1024;
 const isRoot = process.getuid?.() === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
-    await sleep(250);
-  }
-}
 
 describe('container group metrics end to end', { skip: isRoot ? false : 'needs root (network namespaces, mounts, runc)' }, () => {
   let cluster: TestCluster;

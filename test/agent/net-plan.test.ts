@@ -274,7 +274,7 @@ describe('planNetwork', () => {
 
   it('plans nothing for a converged host', () => assert.deepEqual(planNetwork(d, converged(d), policyFor), []));
 
-  it('builds everything from nothing, router before instances, with undos on creations', () => {
+  it('builds everything from nothing, router before instances, instance side before its route, with undos on creations', () => {
     const steps = planNetwork(d, { host: { name: d.hostNetns, links: [], routes: [], sysctls: {} }, netns: new Map() }, policyFor);
     assert.deepEqual(summary(steps), [
       `vpc:vpc-a | create netns ${v.netns}`,
@@ -288,10 +288,12 @@ describe('planNetwork', () => {
       `instance:eci-a1 | create veth ${i1.routerVeth}/eth0`,
       `instance:eci-a1 | proxy ARP on ${i1.routerVeth}`,
       `instance:eci-a1 | address 10.0.1.10 in ${i1.netns}`,
+      `instance:eci-a1 | route 10.0.1.10 to ${i1.routerVeth}`,
       `instance:eci-a2 | create netns ${i2.netns}`,
       `instance:eci-a2 | create veth ${i2.routerVeth}/eth0`,
       `instance:eci-a2 | proxy ARP on ${i2.routerVeth}`,
       `instance:eci-a2 | address 10.0.2.10 in ${i2.netns}`,
+      `instance:eci-a2 | route 10.0.2.10 to ${i2.routerVeth}`,
     ]);
     assert.deepEqual(steps.filter((s) => s.undo).map((s) => s.undo!.type), ['netnsDel', 'ip', 'netnsDel', 'ip', 'netnsDel', 'ip']);
     const routes = steps.find((s) => s.what.startsWith('route public'))!.op;
@@ -344,6 +346,7 @@ describe('planNetwork', () => {
       `instance:eci-a2 | create veth ${i2.routerVeth}/eth0`,
       `instance:eci-a2 | proxy ARP on ${i2.routerVeth}`,
       `instance:eci-a2 | address 10.0.2.10 in ${i2.netns}`,
+      `instance:eci-a2 | route 10.0.2.10 to ${i2.routerVeth}`,
     ]);
   });
 
@@ -369,7 +372,7 @@ describe('planNetwork', () => {
       sysctls: { ...r.sysctls, [`conf/${i1.routerVeth}/proxy_arp`]: '0' },
     });
     const steps = planNetwork(d, { ...obs, netns }, policyFor);
-    assert.deepEqual(summary(steps), [`instance:eci-a1 | route 10.0.1.10 to ${i1.routerVeth}`, `instance:eci-a1 | proxy ARP on ${i1.routerVeth}`]);
+    assert.deepEqual(summary(steps), [`instance:eci-a1 | proxy ARP on ${i1.routerVeth}`, `instance:eci-a1 | route 10.0.1.10 to ${i1.routerVeth}`]);
     assert.ok(steps.every((s) => !s.undo));
   });
 

@@ -203,15 +203,13 @@ function planInstance(desired: HostNetwork, vpc: VpcNet, router: ObservedNetns, 
   if (!paired) {
     if (rv) steps.push({ unit, what: `delete half veth ${inst.routerVeth}`, op: { type: 'ip', netns: vpc.netns, lines: [`link del ${inst.routerVeth}`], bestEffort: true } });
     if (eth0) steps.push({ unit, what: `delete half veth eth0 of ${inst.netns}`, op: { type: 'ip', netns: inst.netns, lines: ['link del eth0'], bestEffort: true } });
-    // Creation and the router-side route in one batch: one spawn less on the create → reachable path.
     steps.push({
       unit,
       what: `create veth ${inst.routerVeth}/eth0`,
-      op: { type: 'ip', netns: vpc.netns, lines: [...instanceCreateLines(desired, inst), ...instanceRouterLines(inst)] },
+      op: { type: 'ip', netns: vpc.netns, lines: instanceCreateLines(desired, inst) },
       undo: { type: 'ip', netns: vpc.netns, lines: [`link del ${inst.routerVeth}`], bestEffort: true },
     });
-  } else if (!rv.up || !hasRoute(router, { dst: inst.ip, dev: inst.routerVeth }))
-    steps.push({ unit, what: `route ${inst.ip} to ${inst.routerVeth}`, op: { type: 'ip', netns: vpc.netns, lines: instanceRouterLines(inst) } });
+  }
   // proxy_delay 0: proxy ARP answers broadcast requests after a random delay of up to 0.8 s by
   // default, which an instance's first packet would pay.
   if (!paired || router.sysctls[`conf/${inst.routerVeth}/proxy_arp`] !== '1' || router.sysctls[`neigh/${inst.routerVeth}/proxy_delay`] !== '0')
@@ -232,5 +230,10 @@ function planInstance(desired: HostNetwork, vpc: VpcNet, router: ObservedNetns, 
     const flush = paired && eth0.addrs.some((a) => a !== `${inst.ip}/32`) ? ['addr flush dev eth0'] : [];
     steps.push({ unit, what: `address ${inst.ip} in ${inst.netns}`, op: { type: 'ip', netns: inst.netns, lines: [...flush, ...instanceNetnsLines(inst)] } });
   }
+  // The router side comes up and routes to the instance only once the instance side is configured:
+  // a packet routed into a veth whose peer is still down leaves an incomplete neighbour entry that
+  // waits out the 1 s ARP retransmit (measured by bench/agent.ts), delaying the first answer.
+  if (!paired || !rv.up || !hasRoute(router, { dst: inst.ip, dev: inst.routerVeth }))
+    steps.push({ unit, what: `route ${inst.ip} to ${inst.routerVeth}`, op: { type: 'ip', netns: vpc.netns, lines: instanceRouterLines(inst) } });
   return steps;
 }
