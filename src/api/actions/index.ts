@@ -19,5 +19,5 @@ export const UNSUPPORTED: Readonly<Record<Product, readonly string[]>> = {
     'CreateImageCache', 'DeleteImageCache', 'DescribeImageCaches', 'UpdateImageCache',
   ],
   vpc: ['CreateRouteEntry', 'DeleteRouteEntry', 'DescribeRouteTables', 'CreateVpnGateway', 'CreateVpcPeerConnection', 'ModifyVpcAttribute', 'ModifyVSwitchAttribute'],
-  ecs: ['RunInstances', 'CreateInstance', 'DescribeInstances', 'DeleteInstance', 'ModifySecurityGroupAttribute'],
+  ecs: ['RunInstances', 'CreateInstance', 'DescribeInstances', 'DeleteInstance', 'ModifySecurityGroupAttribute', 'ModifySecurityGroupEgressRule'],
 };
