@@ -14,11 +14,13 @@ import {
   placeholderTestPolicy,
   renderEipDelta,
   renderNftTable,
+  securityGroupPolicy,
   type ForwardPolicy,
 } from '../../src/agent/net/render.ts';
+import { egressChainName, ingressChainName, memberSetName, sgChainMark } from '../../src/agent/net/security-groups.ts';
 import { allocateUplinkSlots, deriveHostNetwork, splitSnatScopes, uplinkAddresses, type HostNetwork, type HostNetworkInput } from '../../src/agent/net/topology.ts';
 import { formatIp, parseCidr } from '../../src/core/cidr.ts';
-import { eip, fwd, group, nat, snat, vpc, vsw } from './helpers/net-fixtures.ts';
+import { allowIn, eip, fwd, group, nat, sg, snat, vpc, vsw } from './helpers/net-fixtures.ts';
 
 const HOST = 'host-tbl00001';
 
@@ -259,10 +261,30 @@ function converged(d: HostNetwork, policy: ForwardPolicy = POLICY): ObservedHost
       links,
       routes,
       sysctls,
-      nft: { objects: nftObjectNames(v, policy), fingerprint: `fp:${nftFingerprint(v, policy)}`, elements: desiredElements(v, policy) },
+      nft: observedNft(v, policy),
     });
   }
   return { host: { name: d.hostNetns, links: hostLinks, routes: hostRoutes, sysctls: {} }, netns };
+}
+
+/** The `inet eci` table as observe.ts reports it after `renderNftTable(v, policy)` was loaded. */
+function observedNft(v: HostNetwork['vpcs'][number], policy: ForwardPolicy) {
+  const objects = nftObjectNames(v, policy);
+  const elements = desiredElements(v, policy);
+  const marks: Record<string, string> = {};
+  const ruleCounts: Record<string, number> = {};
+  const sgp = policy.sg;
+  if (sgp) {
+    objects.push(...sgp.sets.keys(), ...sgp.chains.keys());
+    objects.sort();
+    for (const [name, ips] of sgp.sets) elements[name] = new Map(ips.map((ip) => [ip, '']));
+    for (const [name, rules] of sgp.chains) (marks[name] = sgChainMark(rules)), (ruleCounts[name] = rules.length);
+    const vmap = (m: ReadonlyMap<string, string>) => new Map([...m].map(([k, c]) => [`"${k}"`, JSON.stringify({ jump: { target: c } })]));
+    elements['sg_in'] = vmap(sgp.ingress);
+    elements['sg_out'] = vmap(sgp.egress);
+    elements['sg_ports'] = new Map([...sgp.ingress.keys()].map((k) => [`"${k}"`, '']));
+  }
+  return { objects, fingerprint: `fp:${nftFingerprint(v, policy)}`, elements, marks, ruleCounts };
 }
 
 const summary = (steps: NetStep[]) => steps.map((s) => `${s.unit} | ${s.what}`);
@@ -474,9 +496,133 @@ describe('applyNetwork', () => {
     assert.deepEqual(ran, ['netnsAdd:a1', 'netnsAdd:x1', 'netnsAdd:x2', 'netnsAdd:x3', 'netnsAdd:x4', 'netnsDel:x4', 'netnsDel:x3', 'netnsDel:x1']);
   });
 
+  it('runs a failed step\'s fallback instead and goes on; fails the step only when the fallback fails too', async () => {
+    const delta: NetOp = { type: 'nft', netns: 'r', script: 'delta' };
+    const whole: NetOp = { type: 'nft', netns: 'r', script: 'whole' };
+    const withFallback: NetStep[] = [{ unit: 'vpc:a', what: 'sg delta', op: delta, fallback: whole }, { unit: 'vpc:a', what: 'after', op: op('a2') }];
+    const ran: string[] = [];
+    await applyNetwork(withFallback, async (o) => {
+      ran.push(o.type === 'nft' ? o.script : o.type);
+      if (o === delta) throw new Error('kernel changed');
+    });
+    assert.deepEqual(ran, ['delta', 'whole', 'netnsAdd']);
+    await assert.rejects(
+      applyNetwork(withFallback, async () => {
+        throw new Error('both fail');
+      }),
+      (e: unknown) => e instanceof NetApplyError && e.step === 'sg delta' && /both fail/.test(e.message),
+    );
+  });
+
   it('runs every step when nothing fails and reports the count', async () => {
     let n = 0;
     assert.equal(await applyNetwork(steps, async () => void n++), steps.length);
     assert.equal(n, steps.length);
+  });
+});
+
+describe('security groups: converged by delta, outside the table fingerprint', () => {
+  const groups = [sg('sg-1', 'vpc-a', [allowIn('TCP', '80/80')]), sg('sg-2', 'vpc-a', [allowIn('UDP', '53/53')])];
+  const sgFor = (gs: typeof groups) => (v: HostNetwork['vpcs'][number]) => securityGroupPolicy(v, gs);
+  const d = deriveHostNetwork(input());
+  const v = d.vpcs[0];
+  const withA3 = deriveHostNetwork(input({ groups: [...input().groups, group('eci-a3', 'vpc-a', 'vsw-a1', '10.0.1.11', ['sg-1'])] }));
+  const a3 = withA3.vpcs[0].instances.find((i) => i.groupId === 'eci-a3')!;
+  const nftSteps = (steps: NetStep[]) => steps.filter((s) => s.op.type === 'nft');
+  const script = (st: NetStep) => (st.op.type === 'nft' ? st.op.script : '');
+
+  it('a converged host with security groups plans nothing', () => {
+    assert.deepEqual(planNetwork(d, converged(d, sgFor(groups)(v)), sgFor(groups)), []);
+  });
+
+  it('the fingerprint and object names leave membership and rules out; the full table still carries them', () => {
+    const p = sgFor(groups)(v);
+    const changed = sgFor([sg('sg-1', 'vpc-a', [allowIn('TCP', '22/22')])])(withA3.vpcs[0]);
+    assert.equal(nftFingerprint(v, p), nftFingerprint(withA3.vpcs[0], changed));
+    assert.deepEqual(nftObjectNames(v, p), nftObjectNames(withA3.vpcs[0], changed));
+    assert.ok(nftObjectNames(v, p).includes('sg_in') && !nftObjectNames(v, p).includes(memberSetName('sg-1')));
+    const t = renderNftTable(v, p);
+    assert.match(t, new RegExp(`set ${memberSetName('sg-1')} \\{ type ipv4_addr; elements = \\{ 10\\.0\\.1\\.10 \\}; \\}`));
+    assert.match(t, new RegExp(`chain ${ingressChainName(['sg-1'])} \\{\\n    ip saddr @${memberSetName('sg-1')} accept comment "inner"\\n    meta nfproto ipv4 tcp dport 80 accept comment "sgr-TCP80x801"\\n    drop comment "sg:[0-9a-f]{16}"\\n  \\}`));
+    assert.match(t, new RegExp(`"${v.instances[0].routerVeth}" : jump ${ingressChainName(['sg-1'])}`));
+  });
+
+  it('an instance joining a router with members: SG element adds with its inst_addr element, one nft step, no reload', () => {
+    const p = sgFor(groups);
+    const steps = planNetwork(withA3, converged(d, p(v)), p);
+    const nft = nftSteps(steps);
+    assert.deepEqual(summary(nft), [`vpc:vpc-a | update nft elements and security groups in ${v.netns}`]);
+    const rv = a3.routerVeth;
+    assert.equal(
+      script(nft[0]),
+      `add element inet eci inst_addr { "${rv}" . 10.0.1.11 }\n` +
+        `add element inet eci ${memberSetName('sg-1')} { 10.0.1.11 }\n` +
+        `add element inet eci sg_in { "${rv}" : jump ${ingressChainName(['sg-1'])} }\n` +
+        `add element inet eci sg_out { "${rv}" : jump ${egressChainName(['sg-1'])} }\n` +
+        `add element inet eci sg_ports { "${rv}" }\n`,
+    );
+    // Should the kernel refuse the delta (changed since the listing), the whole table is loaded instead.
+    assert.deepEqual(nft[0].fallback, { type: 'nft', netns: v.netns, script: renderNftTable(withA3.vpcs[0], p(withA3.vpcs[0])) });
+    // The instance's own unit follows as before.
+    assert.ok(steps.some((s) => s.unit === 'instance:eci-a3' && s.what.startsWith('create veth')));
+  });
+
+  it('an instance leaving: its elements go, the chains it shared stay', () => {
+    const p = sgFor(groups);
+    const steps = planNetwork(d, converged(withA3, p(withA3.vpcs[0])), p);
+    const nft = nftSteps(steps);
+    assert.equal(nft.length, 1);
+    const rv = a3.routerVeth;
+    assert.equal(
+      script(nft[0]),
+      `delete element inet eci inst_addr { "${rv}" . 10.0.1.11 }\n` +
+        `delete element inet eci ${memberSetName('sg-1')} { 10.0.1.11 }\n` +
+        `delete element inet eci sg_in { "${rv}" }\n` +
+        `delete element inet eci sg_out { "${rv}" }\n` +
+        `delete element inet eci sg_ports { "${rv}" }\n`,
+    );
+  });
+
+  it('a rule change: one delta that flushes and refills only that group set\'s chain', () => {
+    const after = [sg('sg-1', 'vpc-a', [allowIn('TCP', '80/80'), allowIn('TCP', '443/443', '0.0.0.0/0', 2)]), groups[1]];
+    const steps = planNetwork(d, converged(d, sgFor(groups)(v)), sgFor(after));
+    assert.deepEqual(summary(steps), [`vpc:vpc-a | update nft security groups in ${v.netns}`]);
+    const chain = ingressChainName(['sg-1']);
+    const lines = script(steps[0]).trim().split('\n');
+    assert.equal(lines[0], `flush chain inet eci ${chain}`);
+    assert.ok(lines.slice(1).every((l) => l.startsWith(`add rule inet eci ${chain} `)), lines.join('\n'));
+    assert.deepEqual(lines.slice(1, -1).map((l) => l.slice(`add rule inet eci ${chain} `.length)), [
+      `ip saddr @${memberSetName('sg-1')} accept comment "inner"`,
+      'meta nfproto ipv4 tcp dport 80 accept comment "sgr-TCP80x801"',
+      'meta nfproto ipv4 tcp dport 443 accept comment "sgr-TCP443x4432"',
+    ]);
+    assert.match(lines.at(-1)!, / drop comment "sg:[0-9a-f]{16}"$/);
+    // Applied, the kernel then holds the new mark: nothing more to do.
+    assert.deepEqual(planNetwork(d, converged(d, sgFor(after)(v)), sgFor(after)), []);
+  });
+
+  it('kernel drift: a chain without its mark (flushed) is refilled by the delta; an unreadable state reloads the table', () => {
+    const p = sgFor(groups);
+    const obs = converged(d, p(v));
+    const r = obs.netns.get(v.netns)!;
+    const chain = egressChainName(['sg-1']);
+    const flushedChain = new Map(obs.netns).set(v.netns, { ...r, nft: { ...r.nft!, marks: { ...r.nft!.marks, [chain]: '' } } });
+    const steps = planNetwork(d, { ...obs, netns: flushedChain }, p);
+    assert.deepEqual(summary(steps), [`vpc:vpc-a | update nft security groups in ${v.netns}`]);
+    assert.match(script(steps[0]), new RegExp(`^flush chain inet eci ${chain}\\n(add rule inet eci ${chain} .*\\n)+$`));
+    // A rule deleted before the marked last one: the count differs, the chain is refilled.
+    const ruleGone = new Map(obs.netns).set(v.netns, { ...r, nft: { ...r.nft!, ruleCounts: { ...r.nft!.ruleCounts, [chain]: r.nft!.ruleCounts![chain] - 1 } } });
+    assert.match(script(planNetwork(d, { ...obs, netns: ruleGone }, p)[0]), new RegExp(`^flush chain inet eci ${chain}\\n`));
+    // The ports set disagreeing with the ingress map, or a vmap naming a chain that is gone: reload.
+    const els = r.nft!.elements;
+    const noPorts = new Map(obs.netns).set(v.netns, { ...r, nft: { ...r.nft!, elements: { ...els, sg_ports: new Map() } } });
+    assert.deepEqual(summary(planNetwork(d, { ...obs, netns: noPorts }, p)), [`vpc:vpc-a | load nft table inet eci in ${v.netns}`]);
+    const noChain = new Map(obs.netns).set(v.netns, { ...r, nft: { ...r.nft!, objects: r.nft!.objects.filter((o) => o !== chain) } });
+    assert.deepEqual(summary(planNetwork(d, { ...obs, netns: noChain }, p)), [`vpc:vpc-a | load nft table inet eci in ${v.netns}`]);
+    // A flushed table (no fingerprint) reloads whole, security groups included.
+    const flushed = new Map(obs.netns).set(v.netns, { ...r, nft: { ...r.nft!, fingerprint: '' } });
+    const full = planNetwork(d, { ...obs, netns: flushed }, p);
+    assert.deepEqual(summary(full), [`vpc:vpc-a | load nft table inet eci in ${v.netns}`]);
+    assert.match(script(full[0]), new RegExp(`chain ${chain} \\{`));
   });
 });

@@ -21,10 +21,11 @@ import { listNetns } from '../../src/agent/net/exec.ts';
 import { hostNetnsName, instanceNetnsName, instanceVeth, routerNetnsName } from '../../src/agent/net/names.ts';
 import type { SecurityGroupData } from '../../src/core/model.ts';
 import { inetNamespace, kernelSkipReason, listLeftovers, nsRun, probe, startEcho, stopProcesses, tcp, udp, uniqueHostId } from './helpers/kernel.ts';
+import { memberSetName } from '../../src/agent/net/security-groups.ts';
 import { allowIn, eip, fwd, group, nat, sg, snat, vpc, vsw } from './helpers/net-fixtures.ts';
 
 const hostId = uniqueHostId();
-const groups: SecurityGroupData[] = [
+let groups: SecurityGroupData[] = [
   sg('sg-web', 'vpc-a', [allowIn('TCP', '80/80')]),
   sg('sg-nat', 'vpc-a', [allowIn('TCP', '80/82'), allowIn('UDP', '53/53')]),
   sg('sg-b', 'vpc-b', [allowIn('TCP', '80/80')]),
@@ -95,6 +96,7 @@ async function converge(input: HostNetworkInput): Promise<NetStep[]> {
 }
 
 const ns = (id: string) => instanceNetnsName(hostId, id);
+const reloads = (s: NetStep) => s.op.type === 'nft' && s.op.script.includes('delete table inet eci');
 const INET_PORTS = ['tcp:7000', 'udp:7001'];
 
 describe('network topology on the real kernel', { skip: kernelSkipReason }, () => {
@@ -252,6 +254,7 @@ describe('network topology on the real kernel', { skip: kernelSkipReason }, () =
     const steps = await converge(without);
     // Found by the alias on its router-side veth, deleted there (synchronously, taking eth0 with it).
     assert.ok(steps.some((s) => s.what === `delete stale instance veths ${instanceVeth(hostId, 'eci-b2').routerSide}`), JSON.stringify(steps.map((s) => s.what)));
+    assert.ok(!steps.some(reloads), 'membership changes are SG/element deltas, not a table reload');
     assert.deepEqual(await planFor(deriveHostNetwork(without)), []);
     assert.equal((await listNetns()).includes(ns('eci-b2')), false);
     const routerLinks = await nsRun(router, ['ip', '-o', 'link']);
@@ -261,7 +264,43 @@ describe('network topology on the real kernel', { skip: kernelSkipReason }, () =
     assert.deepEqual([...nft!.elements.inst_addr.keys()], [`"${instanceVeth(hostId, 'eci-b1').routerSide}" . 10.0.1.10`]);
     assert.equal((await probe(inet.netns, [tcp('203.0.113.40', 80)]))[0], `b1 80 ${inet.ip}`);
     // Bring it back for the tests that follow (no server: only the network is checked).
+    const back = await converge(input);
+    assert.ok(!back.some(reloads), 'an instance joining a router with members does not reload the table');
+    assert.ok(back.some((s) => s.unit === 'vpc:vpc-b' && s.op.type === 'nft' && s.op.script.includes(`add element inet eci sg_ports { "${instanceVeth(hostId, 'eci-b2').routerSide}" }`)));
+    assert.deepEqual(await planFor(deriveHostNetwork(input)), []);
+  });
+
+  it('a security-group rule change is one delta on the live table: the port opens, nothing is reloaded', async () => {
+    const before = groups;
+    try {
+      groups = groups.map((g) => (g.SecurityGroupId === 'sg-web' ? { ...g, Permissions: [...g.Permissions, allowIn('TCP', '81/81', '0.0.0.0/0', 2)] } : g));
+      const steps = await converge(input);
+      assert.deepEqual(steps.map((s) => `${s.unit} | ${s.what}`), [`vpc:vpc-a | update nft security groups in ${routerNetnsName(hostId, 'vpc-a')}`]);
+      const script = steps[0].op.type === 'nft' ? steps[0].op.script : '';
+      assert.ok(!script.includes('delete table') && /^flush chain inet eci sgi_[0-9a-f]+\n/.test(script), script);
+      assert.deepEqual(await planFor(deriveHostNetwork(input)), []);
+      assert.equal((await probe(inet.netns, [tcp('203.0.113.10', 81)]))[0], `a1 81 ${inet.ip}`);
+    } finally {
+      groups = before;
+    }
     await converge(input);
+    assert.deepEqual(await planFor(deriveHostNetwork(input)), []);
+    assert.equal((await probe(inet.netns, [tcp('203.0.113.10', 81)], 400))[0], 'timeout');
+  });
+
+  it('a delta the kernel refuses (changed since the listing) falls back to the whole table in the same pass', async () => {
+    const router = routerNetnsName(hostId, 'vpc-b');
+    const without = { ...input, groups: input.groups.filter((g) => g.ContainerGroupId !== 'eci-b2') };
+    const steps = await planFor(deriveHostNetwork(without));
+    const delta = steps.find((s) => s.unit === 'vpc:vpc-b' && s.op.type === 'nft');
+    assert.ok(delta?.fallback && delta.op.type === 'nft' && delta.op.script.includes(`delete element inet eci ${memberSetName('sg-b')} { 10.0.1.11 }`), JSON.stringify(delta));
+    // The element the delta deletes disappears between the listing and the apply.
+    await nsRun(router, ['nft', 'delete', 'element', 'inet', 'eci', memberSetName('sg-b'), '{ 10.0.1.11 }']);
+    await applyNetwork(steps);
+    assert.deepEqual(await planFor(deriveHostNetwork(without)), []);
+    assert.equal((await probe(inet.netns, [tcp('203.0.113.40', 80)]))[0], `b1 80 ${inet.ip}`);
+    await converge(input);
+    assert.deepEqual(await planFor(deriveHostNetwork(input)), []);
   });
 
   it('drift: a flushed inet eci table and a deleted veth are repaired by one plan/apply', async () => {

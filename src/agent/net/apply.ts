@@ -1,7 +1,8 @@
 // Executes planned steps (plan.ts) through exec.ts.
 //
 // Contracts:
-// - Steps run in order. Each creating step registers its undo; when a step fails, its own undo (a
+// - Steps run in order. A step whose op fails runs its `fallback` op instead, if it has one; only when
+//   that fails too is the step failed. Each creating step registers its undo; when a step fails, its own undo (a
 //   batch may have half-succeeded; undos are tolerant deletes) and then the undos of the steps already
 //   run in the same unit run in reverse (errors during undo are collected, not thrown), then a
 //   NetApplyError naming the unit and the step is thrown. Steps of earlier units stay applied:
@@ -82,7 +83,10 @@ export async function applyNetwork(steps: readonly NetStep[], runner: OpRunner =
       undos = [];
     }
     try {
-      await runner(step.op);
+      await runner(step.op).catch((e: unknown) => {
+        if (!step.fallback) throw e;
+        return runner(step.fallback);
+      });
     } catch (e) {
       const undoErrors: unknown[] = [];
       if (step.undo) undos.push(step.undo);

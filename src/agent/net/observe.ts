@@ -7,6 +7,7 @@
 
 import { ExecError, json, listNetns, run } from './exec.ts';
 import { NFT_TABLE, type Elements } from './render.ts';
+import { SG_MARK_PREFIX } from './security-groups.ts';
 
 export interface ObservedLink {
   readonly ifname: string;
@@ -30,6 +31,10 @@ export interface ObservedNft {
   readonly fingerprint: string;
   /** Elements of every set and map present, by name (see `part` for the rendering). */
   readonly elements: Elements;
+  /** Chain name → the security-group content mark (`sg:<hash>`) its rules carry (markSgChains). */
+  readonly marks?: Readonly<Record<string, string>>;
+  /** Chain name → its number of rules. */
+  readonly ruleCounts?: Readonly<Record<string, number>>;
 }
 
 export interface ObservedNetns {
@@ -118,6 +123,8 @@ export async function observeNft(netns: string | null): Promise<ObservedNft | nu
   const objects: string[] = [];
   let fingerprint = '';
   const elements: Elements = {};
+  const marks: Record<string, string> = {};
+  const ruleCounts: Record<string, number> = {};
   for (const item of doc.nftables ?? []) {
     const obj = item.chain ?? item.set ?? item.map;
     if (obj) {
@@ -131,8 +138,10 @@ export async function observeNft(netns: string | null): Promise<ObservedNft | nu
       }
     }
     if (item.rule && item.rule.chain === 'fp' && typeof item.rule.comment === 'string') fingerprint = item.rule.comment;
+    if (item.rule) ruleCounts[item.rule.chain] = (ruleCounts[item.rule.chain] ?? 0) + 1;
+    if (item.rule && typeof item.rule.comment === 'string' && item.rule.comment.startsWith(SG_MARK_PREFIX)) marks[item.rule.chain] = item.rule.comment;
   }
-  return { objects: objects.sort(), fingerprint, elements };
+  return { objects: objects.sort(), fingerprint, elements, marks, ruleCounts };
 }
 
 const isGone = (e: unknown) => e instanceof ExecError && /No such file|does not exist|Invalid argument|setns/i.test(e.stderr);

@@ -11,6 +11,14 @@
 // - nft: the whole table is re-rendered (one transaction) when it is missing, its fingerprint differs
 //   or one of its chains/sets is gone (a flushed table loses the fingerprint rule); otherwise only the
 //   elements of the element maps are added/deleted, so one EIP costs one element per map.
+// - Security groups (`ForwardPolicy.sg`) are outside the fingerprint: their state is read back from the
+//   kernel (member sets, interface vmaps, and each chain's content mark, see markSgChains) and
+//   converged with renderSgDelta in the same nft transaction as the element delta, so an instance
+//   coming or going or a rule change never reloads the table. What the kernel holds is the only
+//   input (nothing is remembered between passes, so an agent restart changes nothing); when it is not
+//   readable as an SG state (the ports set disagrees with the ingress map, a vmap value that is not a
+//   jump) the whole table is reloaded instead, and a delta step that the kernel refuses (it changed
+//   since the listing) falls back to the whole table in the same pass (`NetStep.fallback`).
 
 import {
   desiredElements,
@@ -21,6 +29,7 @@ import {
   linkAlias,
   nftFingerprint,
   nftObjectNames,
+  NFT_TABLE,
   publicRouteLine,
   renderElementDelta,
   renderNftTable,
@@ -29,8 +38,9 @@ import {
   uplinkRouterLines,
   type ForwardPolicy,
 } from './render.ts';
-import type { ObservedHost, ObservedLink, ObservedNetns, ObservedRoute } from './observe.ts';
+import type { ObservedHost, ObservedLink, ObservedNetns, ObservedNft, ObservedRoute } from './observe.ts';
 import { instanceNetnsName } from './names.ts';
+import { renderSgDelta, SG_EGRESS_MAP, SG_INGRESS_MAP, SG_PORTS_SET, sgChainMark, type SgPlan } from './security-groups.ts';
 import type { HostNetwork, InstanceNet, VpcNet } from './topology.ts';
 
 export type NetOp =
@@ -48,6 +58,11 @@ export interface NetStep {
   readonly op: NetOp;
   /** Registered when the step creates kernel state; run in reverse when a later step of the unit fails. */
   readonly undo?: NetOp;
+  /**
+   * Run instead when `op` fails: a delta computed from a listing the kernel no longer matches (it
+   * changed in between) is replaced by the full, unconditional form (the whole table).
+   */
+  readonly fallback?: NetOp;
 }
 
 export type PolicyFor = (vpc: VpcNet) => ForwardPolicy;
@@ -162,7 +177,9 @@ export function planNetwork(desired: HostNetwork, observed: ObservedHost, policy
     const policy = policyFor(vpc);
     const nft = routerObs?.nft;
     const names = nftObjectNames(vpc, policy);
-    const full = !nft || nft.fingerprint !== `fp:${nftFingerprint(vpc, policy)}` || names.some((n) => !nft.objects.includes(n));
+    const sgHave = nft && policy.sg ? observedSgPlan(nft, policy.sg) : undefined;
+    const full =
+      !nft || nft.fingerprint !== `fp:${nftFingerprint(vpc, policy)}` || names.some((n) => !nft.objects.includes(n)) || (!!policy.sg && !sgHave);
     if (full) steps.push({ unit, what: `load nft table inet eci in ${vpc.netns}`, op: { type: 'nft', netns: vpc.netns, script: renderNftTable(vpc, policy) } });
     else {
       const want = desiredElements(vpc, policy);
@@ -177,8 +194,17 @@ export function planNetwork(desired: HostNetwork, observed: ObservedHost, policy
         if (a.size) add[m] = a;
         if (r.length) remove[m] = r;
       }
-      const script = renderElementDelta(add, remove);
-      if (script) steps.push({ unit, what: `update nft elements in ${vpc.netns}`, op: { type: 'nft', netns: vpc.netns, script } });
+      const elementScript = renderElementDelta(add, remove);
+      const sgScript = policy.sg && sgHave ? renderSgDelta(sgHave, policy.sg, `inet ${NFT_TABLE}`) : '';
+      // One nft invocation, one transaction: the element delta and the security-group delta together.
+      const what = [elementScript && 'elements', sgScript && 'security groups'].filter(Boolean).join(' and ');
+      if (what)
+        steps.push({
+          unit,
+          what: `update nft ${what} in ${vpc.netns}`,
+          op: { type: 'nft', netns: vpc.netns, script: elementScript + sgScript },
+          ...(sgScript ? { fallback: { type: 'nft' as const, netns: vpc.netns, script: renderNftTable(vpc, policy) } } : {}),
+        });
     }
 
     // Public routes on the host.
@@ -236,4 +262,59 @@ function planInstance(desired: HostNetwork, vpc: VpcNet, router: ObservedNetns, 
   if (!paired || !rv.up || !hasRoute(router, { dst: inst.ip, dev: inst.routerVeth }))
     steps.push({ unit, what: `route ${inst.ip} to ${inst.routerVeth}`, op: { type: 'ip', netns: vpc.netns, lines: instanceRouterLines(inst) } });
   return steps;
+}
+
+const SG_SET = /^sgm_/;
+const SG_CHAIN = /^sg[ie]_/;
+
+/** A vmap value as observe.ts renders it (`{"jump":{"target":"sgi_…"}}`) → the chain, or undefined. */
+function jumpTarget(v: string): string | undefined {
+  try {
+    const t = (JSON.parse(v) as { jump?: { target?: unknown } }).jump?.target;
+    return typeof t === 'string' ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const unquote = (k: string) => (k.length >= 2 && k.startsWith('"') && k.endsWith('"') ? k.slice(1, -1) : k);
+
+/**
+ * The security-group state the kernel holds, as an SgPlan renderSgDelta can start from: member sets
+ * and vmaps as listed; a chain's statements are `want`'s when its content mark and rule count match
+ * (they are identical), otherwise a placeholder that differs from any desired list (so it is flushed and
+ * refilled, or deleted). Undefined when the state cannot be expressed that way (the caller reloads).
+ */
+function observedSgPlan(nft: ObservedNft, want: SgPlan): SgPlan | undefined {
+  const sets = new Map<string, string[]>();
+  const chains = new Map<string, readonly string[]>();
+  for (const name of nft.objects) {
+    if (SG_SET.test(name)) sets.set(name, [...(nft.elements[name]?.keys() ?? [])]);
+    else if (SG_CHAIN.test(name)) {
+      const rules = want.chains.get(name);
+      const mark = nft.marks?.[name] ?? '';
+      // The mark sits on the last rule; the count catches rules deleted before it.
+      const same = !!rules && !!mark && sgChainMark(rules) === mark && nft.ruleCounts?.[name] === rules.length;
+      chains.set(name, same ? rules : ['# unknown content']);
+    }
+  }
+  const vmap = (name: string): Map<string, string> | undefined => {
+    const out = new Map<string, string>();
+    for (const [k, v] of nft.elements[name] ?? []) {
+      const target = jumpTarget(v);
+      if (!target) return undefined;
+      out.set(unquote(k), target);
+    }
+    return out;
+  };
+  const ingress = vmap(SG_INGRESS_MAP);
+  const egress = vmap(SG_EGRESS_MAP);
+  if (!ingress || !egress) return undefined;
+  // renderSgDelta derives the ports set's changes from the ingress map.
+  const ports = new Set([...(nft.elements[SG_PORTS_SET]?.keys() ?? [])].map(unquote));
+  if (ports.size !== ingress.size || [...ingress.keys()].some((k) => !ports.has(k))) return undefined;
+  // A vmap element jumping to a chain that is gone cannot exist; a chain the kernel lacks but a
+  // vmap names means the listing raced a change: reload.
+  for (const t of [...ingress.values(), ...egress.values()]) if (!chains.has(t)) return undefined;
+  return { sets, chains, ingress, egress };
 }

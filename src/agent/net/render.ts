@@ -17,12 +17,14 @@
 // - chain `fp`: one rule whose comment is a fingerprint of everything above except the elements of the
 //   element-diffed maps (ELEMENT_MAPS and the extension maps). plan.ts re-renders the whole table (one
 //   nft transaction) when the fingerprint or a chain/set is missing, and otherwise only adds/deletes
-//   elements. The security-group compiler's output (membership sets, interface vmaps) is skeleton, so
-//   an instance joining or leaving reloads the table once; an EIP never does.
+//   elements. The security-group part (`ForwardPolicy.sg`: member sets, group-set chains, interface
+//   vmaps) is rendered into the table but left out of the fingerprint: plan.ts converges it with
+//   renderSgDelta, so an instance joining or leaving, or a rule change, touches only its elements and
+//   chains; an EIP never reloads the table either.
 
 import { createHash } from 'node:crypto';
 import type { SecurityGroupData } from '../../core/model.ts';
-import { compileSecurityGroups } from './security-groups.ts';
+import { markSgChains, planSecurityGroups, renderSgForwardRules, renderSgPlan, type SgPlan } from './security-groups.ts';
 import type { HostNetwork, InstanceNet, VpcNet } from './topology.ts';
 
 export const NFT_TABLE = 'eci';
@@ -47,6 +49,13 @@ export interface ForwardPolicy {
    * them (e.g. classid `1:a`), or the planner re-adds them on every pass.
    */
   readonly maps?: readonly ExtraMap[];
+  /**
+   * The security-group plan (chains marked by markSgChains). Its declarations are placed in the table
+   * with `chains` but are not part of the fingerprint: plan.ts converges them with renderSgDelta
+   * against what the kernel holds. Only the empty maps `sg_in`, `sg_out` and the set `sg_ports` are
+   * skeleton. `chains` then holds no security-group text.
+   */
+  readonly sg?: SgPlan;
 }
 
 export interface ExtraMap {
@@ -73,11 +82,14 @@ export const linkAlias = (hostId: string, what: string): string => `eci:${hostId
  * `groups` may hold more groups than the VPC's members use; only the named ones matter.
  */
 export function securityGroupPolicy(vpc: VpcNet, groups: readonly SecurityGroupData[]): ForwardPolicy {
-  return compileSecurityGroups({
+  const sg = planSecurityGroups({
     members: vpc.instances.map((i) => ({ ifname: i.routerVeth, ip: i.ip, securityGroupIds: i.securityGroupIds })),
     groups: groups.filter((g) => g.VpcId === vpc.vpcId),
   });
+  return { chains: '', forwardRules: renderSgForwardRules(), sg: markSgChains(sg) };
 }
+
+const EMPTY_SG: SgPlan = { sets: new Map(), chains: new Map(), ingress: new Map(), egress: new Map() };
 
 // ---- placeholder policy (tests only) -------------------------------------------------------------
 
@@ -138,7 +150,8 @@ function mapHeads(policy: ForwardPolicy): [string, string][] {
   ];
 }
 
-function skeleton(vpc: VpcNet, policy: ForwardPolicy): string {
+/** The table body without elements; the security-group part as given (`sg`: full or empty). */
+function skeleton(vpc: VpcNet, policy: ForwardPolicy, sg: SgPlan | undefined = policy.sg && EMPTY_SG): string {
   const up = quote(vpc.uplink.routerSide);
   const out: string[] = [];
   for (const [, head] of mapHeads(policy)) out.push(`  ${head}\n  }`);
@@ -172,6 +185,7 @@ function skeleton(vpc: VpcNet, policy: ForwardPolicy): string {
     .filter(Boolean);
   if (post.length) out.push(`  chain shape {\n    type filter hook postrouting priority srcnat + 20; policy accept;\n${post.map((r) => `    ${r}\n`).join('')}  }`);
   out.push(`  chain inbound {\n    type filter hook input priority filter; policy drop;\n    iif "lo" accept\n    ct state established,related accept\n  }`);
+  if (sg) out.push(indent(renderSgPlan(sg).chains.trim(), '  '));
   if (policy.chains.trim()) out.push(indent(policy.chains.trim(), '  '));
   const rules = policy.forwardRules
     .split('\n')
@@ -211,7 +225,7 @@ export function nftObjectNames(vpc: VpcNet, policy: ForwardPolicy): string[] {
  */
 export function renderNftTable(vpc: VpcNet, policy: ForwardPolicy): string {
   const elems = desiredElements(vpc, policy);
-  let body = skeleton(vpc, policy);
+  let body = skeleton(vpc, policy, policy.sg);
   for (const [name, head] of mapHeads(policy)) {
     const items = elementText(elems[name]);
     if (!items.length) continue;

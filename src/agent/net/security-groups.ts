@@ -297,3 +297,28 @@ export function renderSgDelta(prev: SgPlan, next: SgPlan, table = 'inet eci'): s
   }
   return out.length ? out.join('\n') + '\n' : '';
 }
+
+/** The prefix of the content mark `markSgChains` puts on a chain's last statement. */
+export const SG_MARK_PREFIX = 'sg:';
+
+/**
+ * `plan` with each chain's last statement carrying `comment "sg:<hash of the chain's statements>"`,
+ * so an observer of the kernel (`nft -j`, which does not print rules back as text) can tell whether a
+ * chain holds exactly these statements. The last statement of a compiled chain is its bare terminal
+ * verdict (`drop` / `return`), so the comment changes no behaviour; a chain whose last statement
+ * already has a comment gets a trailing no-op `counter` rule carrying the mark.
+ */
+export function markSgChains(plan: SgPlan): SgPlan {
+  const chains = new Map<string, string[]>();
+  for (const [name, rules] of plan.chains) {
+    const mark = `${SG_MARK_PREFIX}${createHash('sha256').update(rules.join('\n')).digest('hex').slice(0, 16)}`;
+    const last = rules.at(-1);
+    chains.set(name, last === undefined || / comment "/.test(last) ? [...rules, `counter comment "${mark}"`] : [...rules.slice(0, -1), `${last} comment "${mark}"`]);
+  }
+  return { ...plan, chains };
+}
+
+/** The content mark of a marked chain's statements (see markSgChains), or ''. */
+export function sgChainMark(rules: readonly string[]): string {
+  return new RegExp(` comment "(${SG_MARK_PREFIX}[0-9a-f]+)"$`).exec(rules.at(-1) ?? '')?.[1] ?? '';
+}
