@@ -1,28 +1,10 @@
 // Complete container group / container specs for the runtime tests, with every field the normaliser fills.
 import type { ContainerGroupData, ContainerSpec } from '../../src/core/model.ts';
+import { emptyContainer } from '../../src/api/resources/container-group.ts';
 
 export function containerSpec(over: Partial<ContainerSpec> & { Name: string }): ContainerSpec {
-  return {
-    Image: 'busybox',
-    ImagePullPolicy: 'IfNotPresent',
-    Cpu: 0,
-    Memory: 0,
-    Gpu: 0,
-    Commands: [],
-    Args: [],
-    WorkingDir: '',
-    Ports: [],
-    EnvironmentVars: [],
-    EnvironmentVarHide: false,
-    VolumeMounts: [],
-    SecurityContext: { CapabilityAdds: [], ReadOnlyRootFilesystem: false, RunAsNonRoot: false },
-    Stdin: false,
-    StdinOnce: false,
-    Tty: false,
-    TerminationMessagePath: '/dev/termination-log',
-    TerminationMessagePolicy: 'File',
-    ...over,
-  };
+  // The normaliser's defaults, so the fixture cannot drift from what the API persists.
+  return { ...emptyContainer(over.Name), Image: 'busybox', ...over };
 }
 
 export function groupSpec(over: Partial<ContainerGroupData> & { ContainerGroupId: string }): ContainerGroupData {

@@ -779,6 +779,25 @@ export interface GroupFilters {
   statusSince?: string;
 }
 
+/** The list filters the three Describe actions share, from their wire parameters (empty means unset). */
+export function groupFiltersOf(params: {
+  RegionId: string;
+  ContainerGroupIds?: readonly string[];
+  VSwitchId?: string;
+  ZoneId?: string;
+  ResourceGroupId?: string;
+  Tag?: readonly { Key: string; Value?: string }[];
+}): GroupFilters {
+  return {
+    regionId: params.RegionId,
+    ids: params.ContainerGroupIds?.length ? params.ContainerGroupIds : undefined,
+    vSwitchId: params.VSwitchId || undefined,
+    zoneId: params.ZoneId || undefined,
+    resourceGroupId: params.ResourceGroupId || undefined,
+    tags: params.Tag,
+  };
+}
+
 export interface GroupPage {
   items: Resource<ContainerGroupData>[];
   total: number;

@@ -2,7 +2,7 @@ import { defineAction } from '../../action.ts';
 import { p, tagsParam } from '../../../core/params.ts';
 import { rfc3339 } from '../../../core/time.ts';
 import type { StoredEvent } from '../../../store/store.ts';
-import { latestEvents, listGroups, podIdentity } from '../../resources/container-group.ts';
+import { latestEvents, groupFiltersOf, listGroups, podIdentity } from '../../resources/container-group.ts';
 
 /** The component that records every OpenECI event today; K8sAgent events come from the virtual node. */
 const SOURCE = 'EciService';
@@ -28,14 +28,7 @@ export const DescribeContainerGroupEvents = defineAction({
     const page = await listGroups(
       ctx.tx,
       ctx.account,
-      {
-        regionId: params.RegionId,
-        ids: params.ContainerGroupIds?.length ? params.ContainerGroupIds : undefined,
-        vSwitchId: params.VSwitchId || undefined,
-        zoneId: params.ZoneId || undefined,
-        resourceGroupId: params.ResourceGroupId || undefined,
-        tags: params.Tag,
-      },
+      groupFiltersOf(params),
       params.Limit ?? 200,
       params.NextToken,
     );

@@ -2,7 +2,7 @@ import { defineAction } from '../../action.ts';
 import { projectObservedPodStatus } from '../../../core/container-status.ts';
 import { p, tagsParam } from '../../../core/params.ts';
 import { rfc3339 } from '../../../core/time.ts';
-import { listGroups, podIdentity } from '../../resources/container-group.ts';
+import { groupFiltersOf, listGroups, podIdentity } from '../../resources/container-group.ts';
 
 export const DescribeContainerGroupStatus = defineAction({
   product: 'eci',
@@ -27,12 +27,7 @@ export const DescribeContainerGroupStatus = defineAction({
       ctx.tx,
       ctx.account,
       {
-        regionId: params.RegionId,
-        ids: params.ContainerGroupIds?.length ? params.ContainerGroupIds : undefined,
-        vSwitchId: params.VSwitchId || undefined,
-        zoneId: params.ZoneId || undefined,
-        resourceGroupId: params.ResourceGroupId || undefined,
-        tags: params.Tag,
+        ...groupFiltersOf(params),
         statusSince: params.SinceSecond !== undefined ? rfc3339(new Date(ctx.now.getTime() - params.SinceSecond * 1000)) : undefined,
       },
       params.Limit ?? 200,

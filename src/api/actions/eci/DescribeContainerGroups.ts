@@ -1,6 +1,6 @@
 import { defineAction } from '../../action.ts';
 import { p, tagsParam } from '../../../core/params.ts';
-import { latestEvents, listGroups, presentContainerGroup, presentEvent } from '../../resources/container-group.ts';
+import { latestEvents, groupFiltersOf, listGroups, presentContainerGroup, presentEvent } from '../../resources/container-group.ts';
 
 export const DescribeContainerGroups = defineAction({
   product: 'eci',
@@ -29,15 +29,10 @@ export const DescribeContainerGroups = defineAction({
       ctx.tx,
       ctx.account,
       {
-        regionId: params.RegionId,
-        ids: params.ContainerGroupIds?.length ? params.ContainerGroupIds : undefined,
+        ...groupFiltersOf(params),
         name: params.ContainerGroupName || undefined,
         status: params.Status || undefined,
-        vSwitchId: params.VSwitchId || undefined,
-        zoneId: params.ZoneId || undefined,
         securityGroupId: params.SecurityGroupId || undefined,
-        resourceGroupId: params.ResourceGroupId || undefined,
-        tags: params.Tag,
       },
       params.Limit ?? 20,
       params.NextToken,
