@@ -18,10 +18,11 @@ export const DAEMON_HELP = `  eci dev [--port N] [--state-dir DIR] [--config FIL
                        As root it also runs a host agent inside a network namespace of its own
                        (eci-host-<id>, named in dev.json as hostNetns), removed with every container on exit
   eci agent [--store URL] [--state-dir DIR] [--region R] [--zone Z] [--cpu N] [--memory GiB]
-            [--host-netns NAME | --sandbox-host]
+            [--host-netns NAME | --sandbox-host] [--image-budget GiB]
                        run the host agent: registers this host and runs the container groups placed on it;
                        --host-netns puts its kernel objects in that namespace (created if missing) instead
-                       of the machine's own; --sandbox-host in eci-host-<host id>, as eci dev does
+                       of the machine's own; --sandbox-host in eci-host-<host id>, as eci dev does;
+                       images live in DIR/agent/image-store, collected down to --image-budget (default 20)
   eci server [--port N] [--host H] [--store URL] [--state-dir DIR] [--config FILE]
                        run the API server; URL is a SQLite file path (default DIR/eci.db) or postgres://…
   eci keys create --account NAME [--store URL | --state-dir DIR] [--json]
@@ -154,6 +155,7 @@ export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<
       'host-netns': { type: 'string' },
       'sandbox-host': { type: 'boolean', default: false },
       'api-port': { type: 'string', default: '0' },
+      'image-budget': { type: 'string' },
     },
   });
   const stateDir = resolve(values['state-dir']!);
@@ -180,6 +182,7 @@ export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<
     memory: num(values.memory, 'memory', Math.floor(totalmem() / 2 ** 30)),
     hostNetns: values['sandbox-host'] ? 'own' : (values['host-netns'] ?? null),
     apiPort: Number(values['api-port']),
+    imageBudgetBytes: num(values['image-budget'], 'image-budget', 20) * 2 ** 30,
   });
   if (!agent.hostNetns) console.error('eci agent: no --host-netns / --sandbox-host: instances are wired into this machine\'s own network namespace (production mode).');
   console.log(`eci agent listening on ${agent.apiEndpoint} (pid ${process.pid}, host ${agent.hostId}, zone ${zoneId}${agent.hostNetns ? `, host netns ${agent.hostNetns}` : ''})`);

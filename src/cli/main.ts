@@ -20,11 +20,12 @@ import { processIo, type Io } from './output.ts';
 import { configVerb } from './verbs/config.ts';
 import { logsVerb, psVerb, rmVerb } from './verbs/containers.ts';
 import { eipVerb } from './verbs/eip.ts';
+import { imageVerb } from './verbs/image.ts';
 import { sgVerb, vpcVerb, vswitchVerb } from './verbs/network.ts';
 import { runVerb as runVerbCommand } from './verbs/run.ts';
 import { runVerb, type Verb } from './verbs/verb.ts';
 
-const VERBS: readonly Verb[] = [runVerbCommand, psVerb, logsVerb, rmVerb, eipVerb, vpcVerb, vswitchVerb, sgVerb, configVerb];
+const VERBS: readonly Verb[] = [runVerbCommand, psVerb, logsVerb, rmVerb, eipVerb, vpcVerb, vswitchVerb, sgVerb, configVerb, imageVerb];
 
 /** Verb groups that share their name with a product. */
 const PRODUCT_VERBS: Partial<Record<Product, Verb>> = { vpc: vpcVerb };

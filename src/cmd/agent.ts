@@ -2,6 +2,8 @@
 // loop (src/agent/agent.ts) calls. Used by `eci agent` and by `eci dev` (in-process, own host netns).
 
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { startAgent, type GroupDriver, type GroupObservation, type RunningAgent } from '../agent/agent.ts';
 import { AgentApiError } from '../agent/api.ts';
 import { json, listNetns, nftApply, run, tcBatch } from '../agent/net/exec.ts';
@@ -43,6 +45,10 @@ import {
 import { LogNotFoundError } from '../agent/runtime/logs.ts';
 import { runHandler } from '../agent/runtime/probes.ts';
 import { RuncRuntime, type ContainerRunStatus } from '../agent/runtime/runtime.ts';
+import { PullManager, type PullStore } from '../agent/runtime/pulls.ts';
+import { HostImages } from '../agent/runtime/host-images.ts';
+import { ImageStore } from '../agent/images/image-store.ts';
+import { createImageCacheSync, type CacheImagePuller } from '../agent/image-caches.ts';
 import { hostCgroupPath } from '../agent/runtime/bundle.ts';
 import { removeCgroupTree } from '../agent/runtime/runc.ts';
 import { ApiError } from '../core/errors.ts';
@@ -78,6 +84,43 @@ export interface HostAgentOptions {
   readonly hostNetns: string | null | 'own';
   readonly apiPort?: number;
   readonly log?: (line: string) => void;
+  /** The image store's size budget in bytes (GC removes unused images beyond it). Default 20 GiB. */
+  readonly imageBudgetBytes?: number;
+}
+
+/** How often the image store is collected down to its budget. */
+const IMAGE_GC_MS = 60_000;
+/** How often the region's image caches are reconciled on this host (a pass with nothing to do is one read). */
+const IMAGE_CACHE_SYNC_MS = 1_000;
+
+/** Lease holder names of an image cache's images in the store: `imc:<cache id>:<n>`. */
+const CACHE_LEASE_PREFIX = 'imc:';
+
+/** The image-cache reconciler's port over the host's image store: a cache's images are leases, so GC keeps them. */
+function cachePuller(store: ImageStore): CacheImagePuller {
+  const leaseDir = join(store.root, 'leases');
+  // The store keeps one file per lease holder (encodeURIComponent of the holder name); listing them is the
+  // only way to find a cache's leases after an agent restart.
+  const holders = (): string[] => (existsSync(leaseDir) ? readdirSync(leaseDir).filter((n) => !n.includes('.tmp-')).map((n) => decodeURIComponent(n)) : []);
+  const unpin = (cacheId: string) => {
+    for (const h of holders()) if (h.startsWith(`${CACHE_LEASE_PREFIX}${cacheId}:`)) store.release(h);
+  };
+  return {
+    async pull(image, opts) {
+      const r = await store.pull(image, { credentials: opts.credentials, plainHttpRegistries: opts.plainHttpRegistries, insecureRegistries: opts.insecureRegistries });
+      return { digest: r.image.digest, size: r.image.size };
+    },
+    pin(cacheId, digests) {
+      unpin(cacheId);
+      digests.forEach((d, i) => store.lease(d, `${CACHE_LEASE_PREFIX}${cacheId}:${i}`));
+    },
+    unpin,
+    pinnedCaches() {
+      const ids = new Set<string>();
+      for (const h of holders()) if (h.startsWith(CACHE_LEASE_PREFIX)) ids.add(h.slice(CACHE_LEASE_PREFIX.length, h.lastIndexOf(':')));
+      return [...ids];
+    },
+  };
 }
 
 export interface HostAgent {
@@ -224,6 +267,8 @@ interface DriverDeps {
   readonly hostId: string;
   readonly runtime: RuncRuntime;
   readonly now: () => Date;
+  /** The host's images, pulled into on the planner's demand. */
+  readonly images: PullStore;
 }
 
 function toRuntimeState(s: ContainerRunStatus, now: number): RuntimeState {
@@ -267,6 +312,7 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
   /** Per group: the lifecycle planner's memory and the results of its asynchronous actions. */
   const rounds = new Map<string, GroupRound>();
   let wake: () => void = () => undefined;
+  const pulls = new PullManager({ store: d.images, wake: () => wake(), now: () => d.now().getTime() });
 
   const roundOf = (id: string): GroupRound => {
     let r = rounds.get(id);
@@ -302,14 +348,25 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
     const observedRuntime: Record<string, RuntimeState> = {};
     for (const { role, c } of all) observedRuntime[containerKey(role, c.Name)] = toRuntimeState(await runtime.state(g.id, c.Name), now);
     r.memory ??= recoverMemory(desired, { ...g.data, status: g.status }, now);
-    const plan = planInstance(desired, { memory: r.memory, runtime: observedRuntime, probeResults: r.probeResults.splice(0), hookResults: r.hookResults.splice(0), startErrors: r.startErrors.splice(0) }, now);
+    // A group that matched an image cache (CreateContainerGroup AutoMatchImageCache / ImageSnapshotId) has
+    // its images from the cache, pinned on this host by the image-cache sync, without a registry round trip.
+    const cacheId = g.data.ImageCacheId ?? '';
+    const cachedImages = new Set(cacheId ? all.map((x) => x.c.Image) : []);
+    const images = pulls.observe(g.data, all.map(({ role, c }) => ({ key: containerKey(role, c.Name), spec: c })), cachedImages);
+    const plan = planInstance(
+      desired,
+      { memory: r.memory, runtime: observedRuntime, probeResults: r.probeResults.splice(0), hookResults: r.hookResults.splice(0), startErrors: r.startErrors.splice(0), images },
+      now,
+    );
     r.memory = plan.memory;
 
     const specOf = (key: string): ContainerSpec | undefined => all.find((x) => containerKey(x.role, x.c.Name) === key)?.c;
     const target = (name: string) => ({ netns, exec: (argv: readonly string[], timeoutMs: number) => runtime.exec(g.id, name, argv, timeoutMs) });
     let prepared = false;
     for (const a of plan.actions) {
-      if (a.kind === 'start') {
+      if (a.kind === 'pull') {
+        pulls.request(g.data, a.key, a.image, a.run);
+      } else if (a.kind === 'start') {
         const c = specOf(a.key);
         if (!c) continue;
         const held = observedRuntime[a.key];
@@ -370,7 +427,8 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
           StatusReason: st.reason,
           StatusMessage: st.message,
         };
-        return { status, data, events: plan.events.map((e) => ({ type: e.type, reason: e.reason, message: e.message })) };
+        const events = [...pulls.takeEvents(g.id), ...plan.events];
+        return { status, data, events: events.map((e) => ({ type: e.type, reason: e.reason, message: e.message })) };
       } catch (e) {
         if (e instanceof ImageNotFoundError) return { status: 'Pending', data: {}, events: [{ type: 'Warning', reason: 'Failed', message: e.message }] };
         throw e;
@@ -395,6 +453,7 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
       await runtime.removeGroup(groupId);
       await deleteNetns(instanceNetnsName(hostId, groupId));
       forget(groupId);
+      pulls.forget(groupId);
     },
 
     async localGroups() {
@@ -449,9 +508,25 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
   const own = o.hostNetns === 'own';
   const hostNetns = own ? await ensureSandboxHost(hostId) : o.hostNetns;
   if (hostNetns && !own) await ensureNetns(hostNetns);
-  const runtime = new RuncRuntime({ stateDir: o.stateDir, hostId, nodeName: hostId });
+  const imageStore = new ImageStore({ root: join(o.stateDir, 'image-store') });
+  const images = new HostImages(o.stateDir, imageStore);
+  // GC keeps what containers lease and what is under a mounted overlay; beyond that, least recently used first.
+  const budgetBytes = o.imageBudgetBytes ?? 20 * 2 ** 30;
+  const gcTimer = setInterval(() => {
+    imageStore.gc({ budgetBytes }).then(
+      (r) => {
+        if (r.removedImages.length) o.log?.(`image gc: removed ${r.removedImages.join(', ')} (${r.freedBytes} bytes)`);
+      },
+      (e: unknown) => o.log?.(`image gc failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }, IMAGE_GC_MS);
+  gcTimer.unref();
+  const cacheSync = createImageCacheSync({ store: o.store, hostId, regionId: o.regionId, zoneId: o.zoneId, puller: cachePuller(imageStore), log: o.log });
+  const cacheTimer = setInterval(() => void cacheSync.sync(), IMAGE_CACHE_SYNC_MS);
+  cacheTimer.unref();
+  const runtime = new RuncRuntime({ stateDir: o.stateDir, hostId, nodeName: hostId, images });
   const now = () => new Date();
-  const driver = createDriver({ hostId, runtime, now }, { name: hostNetns, own }, o.stateDir);
+  const driver = createDriver({ hostId, runtime, now, images }, { name: hostNetns, own }, o.stateDir);
   const store = o.store;
   const agent = await startAgent({
     store,
@@ -492,10 +567,18 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     hostNetns,
     apiEndpoint: agent.api.endpoint,
     agent,
-    stop: () => agent.stop(),
+    async stop() {
+      clearInterval(gcTimer);
+      clearInterval(cacheTimer);
+      await agent.stop();
+      imageStore.close();
+    },
     async destroy() {
+      clearInterval(gcTimer);
+      clearInterval(cacheTimer);
       await agent.stop();
       await driver.destroyAll();
+      imageStore.close();
     },
   };
 }

@@ -25,6 +25,8 @@ export interface Quotas {
   readonly forwardEntriesPerTable: number;
   readonly bandwidthPackages: number;
   readonly ipPools: number;
+  /** Image caches per account and region (CreateImageCache). */
+  readonly imageCaches: number;
 }
 
 export interface ServerConfig {
@@ -48,6 +50,7 @@ export const DEFAULT_QUOTAS: Quotas = Object.freeze({
   forwardEntriesPerTable: 100,
   bandwidthPackages: 10,
   ipPools: 10,
+  imageCaches: 50,
 });
 
 export const DEFAULT_CONFIG: ServerConfig = Object.freeze({

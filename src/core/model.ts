@@ -14,6 +14,7 @@ export const KIND = {
   ipPool: 'PublicIpAddressPool',
   containerGroup: 'ContainerGroup',
   host: 'Host',
+  imageCache: 'ImageCache',
 } as const;
 
 /** The account that owns system resources every account may use (the default public IP pool). */
@@ -412,6 +413,11 @@ export interface ContainerGroupData extends ContainerGroupNetworkData {
   /** Why the group is in its status, as a Kubernetes pod's status.reason (`DeadlineExceeded`…), or ''. */
   StatusReason?: string;
   StatusMessage?: string;
+  /**
+   * The image cache the group uses (ImageSnapshotId, or the one AutoMatchImageCache picked), '' or absent
+   * (rows written before image caches) when none: read it as `?? ''`.
+   */
+  ImageCacheId?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -470,4 +476,69 @@ export interface ContainerStatusData {
   CurrentState: ContainerStateData;
   /** The last finished run, absent before one finished. */
   PreviousState?: ContainerStateData;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Image caches (ECI CreateImageCache…): kind ImageCache, account = the owner, region, name = ImageCacheName,
+// status = the reference's status, parent = ZoneId ('' = every zone of the region). The control plane
+// records the desired cache; the host agents of the region build it (src/agent/image-caches.ts) and
+// write their progress here.
+
+/** Preparing → Creating → Ready | Failed; UpdateImageCache: Updating → Ready | UpdateFailed. */
+export type ImageCacheStatus = 'Preparing' | 'Creating' | 'Ready' | 'Failed' | 'Updating' | 'UpdateFailed';
+
+/** What one host holds of a cache, written by that host's agent only. */
+export interface ImageCacheHostRecord {
+  /** The cache Generation this record is about; an older one is stale work. */
+  Generation: number;
+  Status: 'Pulling' | 'Ready' | 'Failed';
+  /** Image (as in Images) → manifest digest, for the images pulled so far. */
+  Digests: Record<string, string>;
+  /** Bytes pulled for the cache's images (compressed layers). */
+  Size: number;
+  /** The failure, as the registry or the store put it; '' otherwise. */
+  Message: string;
+  /** RFC 3339: when the record last changed. */
+  Time: string;
+}
+
+export interface ImageCacheData {
+  ImageCacheId: string;
+  ImageCacheName: string;
+  RegionId: string;
+  /** '' = every zone of the region. */
+  ZoneId: string;
+  /** As requested, in order, without duplicates. */
+  Images: string[];
+  /** Kept for the agents' pulls; never shown by Describe*. */
+  ImageRegistryCredentials: RegistryCredentialSpec[];
+  PlainHttpRegistries: string[];
+  InsecureRegistries: string[];
+  /** GiB: the images' total (pulled) size may not exceed it. */
+  ImageCacheSize: number;
+  /** 0 = never expires. */
+  RetentionDays: number;
+  /** RFC 3339, '' = never. A failed creation expires 24 hours after it failed, as in the reference. */
+  ExpireDateTime: string;
+  /** '' = kept until deleted or expired; LRU = may be evicted when the account reaches its quota. */
+  EliminationStrategy: '' | 'LRU';
+  /** Layer reuse between caches; always in effect here (the host store is content-addressed). */
+  AutoMatchImageCache: boolean;
+  /** Accepted and echoed for the reference's network parameters; pulls run from the host, not from a VPC. */
+  VSwitchId: string;
+  SecurityGroupId: string;
+  EipInstanceId: string;
+  ResourceGroupId: string;
+  Tags: Tag[];
+  CreationTime: string;
+  /** RFC 3339: the last CreateContainerGroup that used the cache, '' never. */
+  LastMatchedTime: string;
+  /** `n%` of the images pulled by the host that leads (the reference shows a percentage). */
+  Progress: string;
+  /** Bumped when UpdateImageCache changes what is cached (images, credentials, registries, size). */
+  Generation: number;
+  /** When the status last changed. */
+  StatusTime: string;
+  /** hostId → what that host holds. */
+  Hosts: Record<string, ImageCacheHostRecord>;
 }

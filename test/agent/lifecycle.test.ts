@@ -10,6 +10,7 @@ import {
   planInstance,
   recoverMemory,
   type HookResult,
+  type ImageObservation,
   type InstanceDesired,
   type InstanceMemory,
   type InstancePlan,
@@ -64,6 +65,8 @@ class Sim {
   probeResults: ProbeResult[] = [];
   hookResults: HookResult[] = [];
   startErrors: StartError[] = [];
+  /** The agent's image view; undefined = images are not managed (every start goes ahead). */
+  images: Record<string, ImageObservation> | undefined;
   actions: { t: number; a: LifecycleAction }[] = [];
   events: { t: number; e: LifecycleEvent }[] = [];
   last!: InstancePlan;
@@ -80,7 +83,7 @@ class Sim {
   tick(): InstancePlan {
     const plan = planInstance(
       this.desired,
-      { memory: this.memory, runtime: this.runtime, probeResults: this.probeResults, hookResults: this.hookResults, startErrors: this.startErrors },
+      { memory: this.memory, runtime: this.runtime, probeResults: this.probeResults, hookResults: this.hookResults, startErrors: this.startErrors, images: this.images },
       this.now,
       OPTS,
     );
@@ -850,5 +853,134 @@ describe('lifecycle: statuses', () => {
 
   it('the defaults are the kubelet numbers', () => {
     assert.deepEqual({ ...DEFAULT_LIFECYCLE_OPTIONS }, { backoffBaseMs: 10_000, backoffMaxMs: 300_000, backoffResetMs: 600_000, killRetryMs: 2_000 });
+  });
+});
+
+describe('lifecycle: image pulls', () => {
+  const pullsOf = (sim: Sim) => sim.actions.filter((x) => x.a.kind === 'pull').map((x) => ({ t: (x.t - T0) / 1000, run: (x.a as { run: number }).run }));
+
+  it('IfNotPresent with the image absent: pull first, start once pulled, and say Pulled only once (the agent says it)', () => {
+    const sim = new Sim(spec());
+    sim.images = { app: { present: false } };
+    sim.at(0);
+    assert.deepEqual(sim.kinds(), ['pull app']);
+    assert.equal(sim.app().CurrentState.Reason, 'ContainerCreating');
+    assert.equal(sim.last.status.status, 'Pending');
+    sim.images = { app: { present: false, pull: { run: 0, state: 'pulling' } } };
+    sim.at(1);
+    assert.deepEqual(sim.kinds(), [], 'no second pull while one runs, no start');
+    sim.images = { app: { present: true, pull: { run: 0, state: 'pulled' } } };
+    sim.at(2);
+    assert.deepEqual(sim.kinds(), ['start app']);
+    sim.at(2);
+    assert.equal(sim.last.status.status, 'Running');
+    assert.deepEqual(sim.reasons(), ['Created', 'Started'], 'no "already present" Pulled event after a real pull');
+  });
+
+  it('IfNotPresent with the image present starts at once and says it was already present', () => {
+    const sim = new Sim(spec());
+    sim.images = { app: { present: true } };
+    sim.at(0);
+    assert.deepEqual(sim.kinds(), ['start app']);
+    sim.at(0);
+    assert.deepEqual(sim.reasons(), ['Pulled', 'Created', 'Started']);
+    assert.match(sim.events[0].e.message, /already present on machine/);
+  });
+
+  it('Always pulls for every start, also a restart, even when the image is present', () => {
+    const sim = new Sim(spec({ Containers: [container('app', { ImagePullPolicy: 'Always' })] }));
+    sim.images = { app: { present: true } };
+    sim.at(0);
+    assert.deepEqual(sim.kinds(), ['pull app']);
+    sim.images = { app: { present: true, pull: { run: 0, state: 'pulled' } } };
+    sim.at(1);
+    assert.deepEqual(sim.kinds(), ['start app']);
+    sim.exitAt(5, 'app', 1);
+    sim.at(5);
+    assert.deepEqual(pullsOf(sim), [{ t: 0, run: 0 }, { t: 5, run: 1 }], 'run 1 needs its own pull; the pull of run 0 does not count');
+    assert.deepEqual(sim.starts('app'), [1]);
+    sim.images = { app: { present: true, pull: { run: 1, state: 'pulled' } } };
+    sim.at(6);
+    assert.deepEqual(sim.starts('app'), [1, 6]);
+    assert.equal(sim.app().RestartCount, 1);
+  });
+
+  it('a failed pull: ErrImagePull, then ImagePullBackOff until the agent\'s retry time, told once; no restart is counted', () => {
+    const sim = new Sim(spec());
+    sim.images = { app: { present: false } };
+    sim.at(0);
+    sim.images = { app: { present: false, pull: { run: 0, state: 'failed', message: 'UNAUTHORIZED: authentication required', retryAt: T0 + 10_000 } } };
+    sim.at(1);
+    assert.equal(sim.app().CurrentState.Reason, 'ImagePullBackOff');
+    assert.match(sim.app().CurrentState.Message, /Back-off pulling image "busybox": UNAUTHORIZED/);
+    assert.equal(sim.last.wakeAt, T0 + 10_000);
+    sim.at(2);
+    sim.at(3);
+    assert.equal(sim.events.filter((x) => x.e.reason === 'BackOff').length, 1, 'the back-off is told once, not every round');
+    assert.deepEqual(pullsOf(sim), [{ t: 0, run: 0 }], 'no pull during the back-off');
+    sim.at(10);
+    assert.deepEqual(pullsOf(sim), [{ t: 0, run: 0 }, { t: 10, run: 0 }], 'retried once the back-off passed');
+    assert.equal(sim.app().CurrentState.Reason, 'ErrImagePull');
+    assert.equal(sim.app().RestartCount, 0);
+    assert.deepEqual(sim.starts('app'), []);
+  });
+
+  it('Never: an absent image is ErrImageNeverPull and is never pulled; it starts once the image is there', () => {
+    const sim = new Sim(spec({ Containers: [container('app', { ImagePullPolicy: 'Never' })] }));
+    sim.images = { app: { present: false } };
+    sim.at(0);
+    sim.at(1);
+    assert.deepEqual(sim.kinds(), []);
+    assert.equal(sim.app().CurrentState.Reason, 'ErrImageNeverPull');
+    assert.deepEqual(sim.reasons(), ['ErrImageNeverPull']);
+    assert.equal(sim.last.wakeAt, T0 + 1000 + OPTS.backoffBaseMs, 'looked at again after the back-off base');
+    sim.images = { app: { present: true } };
+    sim.at(2);
+    assert.deepEqual(sim.kinds(), ['start app']);
+    assert.deepEqual(pullsOf(sim), []);
+  });
+
+  it('an image from a matched image cache starts without a pull, whatever the policy', () => {
+    const sim = new Sim(spec({ Containers: [container('app', { ImagePullPolicy: 'Always' })] }));
+    sim.images = { app: { present: true, cached: true } };
+    sim.at(0);
+    assert.deepEqual(sim.kinds(), ['start app']);
+  });
+
+  it('init containers pull in turn: an app container\'s image is not pulled before the init containers are done', () => {
+    const sim = new Sim(spec({ InitContainers: [container('init1', { Commands: ['true'] })] }));
+    sim.images = { 'init:init1': { present: false }, app: { present: false } };
+    sim.at(0);
+    assert.deepEqual(sim.kinds(), ['pull init1']);
+    assert.equal(sim.app().CurrentState.Reason, 'PodInitializing');
+  });
+
+  it('after an agent restart, a restarted container waiting on its image goes on with the next run', () => {
+    const s = spec();
+    const mem = recoverMemory(
+      { spec: s },
+      {
+        status: 'Running',
+        StartTime: at(0),
+        SucceededTime: '',
+        FailedTime: '',
+        ContainerStatuses: [
+          {
+            Name: 'app',
+            Ready: false,
+            Started: true,
+            RestartCount: 2,
+            CurrentState: { State: 'Waiting', Reason: 'ImagePullBackOff', Message: '', DetailStatus: 'ImagePullBackOff', StartTime: '', FinishTime: '' },
+          },
+        ],
+        InitContainerStatuses: [],
+      },
+      T0 + 60_000,
+    );
+    const plan = planInstance({ spec: s }, { memory: mem, runtime: {}, images: { app: { present: false } } }, T0 + 60_000, OPTS);
+    assert.deepEqual(
+      plan.actions.map((a) => [a.kind, a.run]),
+      [['pull', 3]],
+    );
   });
 });

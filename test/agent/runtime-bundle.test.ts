@@ -2,13 +2,13 @@
 // filter and image-name resolution. No kernel needed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_CAPABILITIES, processArgs, renderBundleConfig, type BundleInput } from '../../src/agent/runtime/bundle.ts';
+import { DEFAULT_CAPABILITIES, processArgs, renderBundleConfig, resolveImageUser, type BundleInput } from '../../src/agent/runtime/bundle.ts';
 import { isBusyboxImage, resolveImage, ImageNotFoundError, type ImageConfig } from '../../src/agent/runtime/busybox-image.ts';
 import { configFilePath, parseResolvConf, quantityBytes, renderHosts, renderResolvConf } from '../../src/agent/runtime/files.ts';
 import { filterLog } from '../../src/agent/runtime/logs.ts';
 import { containerSpec, groupSpec } from './runtime-fixture.ts';
 
-const image: ImageConfig = { name: 'busybox', rootfs: '/img', env: ['PATH=/bin', 'IMG=1'], cmd: ['sh'], workingDir: '' };
+const image: ImageConfig = { name: 'busybox', rootfs: '/img', env: ['PATH=/bin', 'IMG=1'], entrypoint: [], cmd: ['sh'], workingDir: '', user: '', digest: '' };
 
 function input(over: Partial<BundleInput> = {}): BundleInput {
   const container = containerSpec({ Name: 'app' });
@@ -37,6 +37,17 @@ test('process args compose like Kubernetes: Commands replace the entrypoint, Arg
     [['sleep', '5'], [], ['sleep', '5']],
   ];
   for (const [Commands, Args, want] of cases) assert.deepEqual(processArgs(containerSpec({ Name: 'a', Commands, Args }), image), want);
+  // An image with an ENTRYPOINT (nginx-style: entrypoint script + CMD).
+  const withEntrypoint: ImageConfig = { ...image, entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'] };
+  const ep: [string[], string[], string[]][] = [
+    [[], [], ['/docker-entrypoint.sh', 'nginx', '-g', 'daemon off;']],
+    [[], ['nginx', '-T'], ['/docker-entrypoint.sh', 'nginx', '-T']],
+    [['sh', '-c'], ['echo hi'], ['sh', '-c', 'echo hi']],
+    [['sh'], [], ['sh']],
+  ];
+  for (const [Commands, Args, want] of ep) assert.deepEqual(processArgs(containerSpec({ Name: 'a', Commands, Args }), withEntrypoint), want);
+  const nothing: ImageConfig = { ...image, cmd: [] };
+  assert.throws(() => processArgs(containerSpec({ Name: 'a', Commands: [], Args: [] }), nothing), /has no command/);
 });
 
 test('env: image env, HOSTNAME, container vars last; FieldRef resolved from the group and host', () => {
@@ -145,7 +156,7 @@ test('image names: busybox variants resolve, anything else is a Failed pull', ()
   for (const name of ['busybox', 'busybox:latest', 'busybox:1.36', 'library/busybox', 'docker.io/library/busybox:latest', 'docker.io/busybox', 'busybox@sha256:abc'])
     assert.equal(isBusyboxImage(name), true, name);
   for (const name of ['nginx', 'alpine:3', 'registry.example/busybox', 'busyboxx', 'docker.io/library/nginx']) assert.equal(isBusyboxImage(name), false, name);
-  assert.throws(() => resolveImage('/nonexistent', 'nginx:1.25'), (e: unknown) => e instanceof ImageNotFoundError && /Failed to pull image "nginx:1\.25"/.test(e.message));
+  assert.throws(() => resolveImage('/nonexistent', 'nginx:1.25'), (e: unknown) => e instanceof ImageNotFoundError && /Image "nginx:1\.25" is not present on this host/.test(e.message));
 });
 
 test('log filter: Tail, SinceSeconds, StartTime, Timestamps, LimitBytes', () => {
@@ -166,4 +177,17 @@ test('log filter: Tail, SinceSeconds, StartTime, Timestamps, LimitBytes', () => 
   assert.equal(filterLog(log, { limitBytes: 6 }, now), 'one\ntw');
   assert.equal(filterLog(log, { sinceSeconds: 15, tail: 1, limitBytes: 100 }, now), 'four\n');
   assert.equal(filterLog('', { tail: 3 }, now), '');
+});
+
+test("the image's USER: numeric, names from the image's passwd/group, and clear errors for unknown names", () => {
+  const etc = { passwd: 'root:x:0:0::/root:/bin/sh\nnginx:x:101:101::/nonexistent:/bin/false\n', group: 'root:x:0:\nwww:x:33:\n' };
+  const read = (f: 'passwd' | 'group') => etc[f];
+  assert.equal(resolveImageUser('', read), undefined);
+  assert.deepEqual(resolveImageUser('nginx', read), { uid: 101, gid: 101 });
+  assert.deepEqual(resolveImageUser('1000', read), { uid: 1000, gid: 0 });
+  assert.deepEqual(resolveImageUser('101', read), { uid: 101, gid: 101 });
+  assert.deepEqual(resolveImageUser('nginx:www', read), { uid: 101, gid: 33 });
+  assert.deepEqual(resolveImageUser('5:7', () => undefined), { uid: 5, gid: 7 });
+  assert.throws(() => resolveImageUser('ghost', read), /unable to find user ghost/);
+  assert.throws(() => resolveImageUser('nginx:nogroup', read), /unable to find group nogroup/);
 });

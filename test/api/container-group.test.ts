@@ -156,8 +156,8 @@ for (const store of ['sqlite', 'postgres'] as const) {
         imageRegistryCredential: [new M.CreateContainerGroupRequestImageRegistryCredential({ server: 'registry.example.com:5000', userName: 'u', password: 'secret' })],
         plainHttpRegistry: 'harbor.example.com,192.168.1.2:5000',
         insecureRegistry: 'insecure.example.com',
+        // No image cache exists: the group proceeds without one (ImageSnapshotId is tested in image-cache.test.ts).
         autoMatchImageCache: true,
-        imageSnapshotId: 'imc-abc',
         securityContext: new M.CreateContainerGroupRequestSecurityContext({ sysctl: [new M.CreateContainerGroupRequestSecurityContextSysctl({ name: 'net.core.somaxconn', value: '1024' })] }),
         shareProcessNamespace: true,
         ephemeralStorage: 20,
@@ -196,8 +196,10 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(g.dnsConfig!.options!.map((o) => [o.name, o.value]), [['ndots', '2']]);
       assert.deepEqual(g.hostAliases!.map((h) => [h.ip, h.hostnames]), [['1.2.3.4', ['a.example.com', 'b.example.com']]]);
       assert.deepEqual(g.eciSecurityContext!.sysctls!.map((s) => [s.name, s.value]), [['net.core.somaxconn', '1024']]);
-      assert.deepEqual(g.events!.map((e) => e.reason), ['SuccessfulAssignIp', 'Scheduling']);
-      assert.ok(g.events!.every((e) => e.type === 'Normal' && e.count === 1 && RFC3339.test(e.firstTimestamp!)));
+      assert.deepEqual(g.events!.map((e) => e.reason), ['SuccessfulAssignIp', 'ImageCacheMissed', 'Scheduling']);
+      // AutoMatchImageCache without a matching cache: the reference's Warning ImageCacheMissed.
+      assert.deepEqual(g.events!.map((e) => e.type), ['Normal', 'Warning', 'Normal']);
+      assert.ok(g.events!.every((e) => e.count === 1 && RFC3339.test(e.firstTimestamp!)));
 
       const [nginx, sidecar] = g.containers!;
       assert.equal(nginx.name, 'nginx');
@@ -264,7 +266,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.equal(raw.PlainHttpRegistry, 'harbor.example.com,192.168.1.2:5000');
       assert.equal(raw.InsecureRegistry, 'insecure.example.com');
       assert.equal(raw.AutoMatchImageCache, true);
-      assert.equal(raw.ImageSnapshotId, 'imc-abc');
+      assert.equal(raw.ImageSnapshotId, '');
       assert.equal(raw.ShareProcessNamespace, true);
       assert.equal(raw.CorePattern, '/pod/data/dump/core');
       assert.equal(raw.IngressBandwidth, 10_000_000);

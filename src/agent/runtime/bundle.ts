@@ -41,6 +41,44 @@ export interface BundleInput {
   readonly hostnameFile: string;
   /** Volume name → the host directory holding it. */
   readonly volumeDirs: Readonly<Record<string, string>>;
+  /** The image's USER resolved to ids (resolveImageUser); absent = root. RunAsUser/RunAsGroup override it. */
+  readonly imageUser?: { readonly uid: number; readonly gid: number };
+}
+
+/**
+ * The image's USER (`name`, `uid`, `name:group`, `uid:gid`) as ids, names looked up in the image's own
+ * /etc/passwd and /etc/group (`readEtc` gives a file of the image, or undefined). Unknown names are an error,
+ * as in Docker ("unable to find user").
+ */
+export function resolveImageUser(user: string, readEtc: (file: 'passwd' | 'group') => string | undefined): { uid: number; gid: number } | undefined {
+  if (!user) return undefined;
+  const [u, g] = user.split(':', 2);
+  const table = (file: 'passwd' | 'group') =>
+    (readEtc(file) ?? '')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(':'));
+  let uid: number;
+  let gid: number;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    const row = table('passwd').find((r) => r[2] === u);
+    gid = row ? Number(row[3]) : 0;
+  } else {
+    const row = table('passwd').find((r) => r[0] === u);
+    if (!row) throw new Error(`unable to find user ${u}: no matching entries in the image's /etc/passwd`);
+    uid = Number(row[2]);
+    gid = Number(row[3]);
+  }
+  if (g !== undefined && g !== '') {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const row = table('group').find((r) => r[0] === g);
+      if (!row) throw new Error(`unable to find group ${g}: no matching entries in the image's /etc/group`);
+      gid = Number(row[2]);
+    }
+  }
+  return { uid, gid };
 }
 
 /** The subset of the OCI runtime spec we render (runtime-spec 1.0.2). */
@@ -123,11 +161,16 @@ export function resolveFieldPath(input: Pick<BundleInput, 'group' | 'hostIp' | '
   }
 }
 
-/** Process args as Kubernetes composes them: Commands replace the entrypoint, Args the image's cmd. */
+/**
+ * Process args as Kubernetes composes them: Commands replace the image's ENTRYPOINT (and drop its CMD),
+ * Args replace its CMD. Nothing to run at all is an error the start reports.
+ */
 export function processArgs(container: ContainerSpec, image: ImageConfig): string[] {
-  if (container.Commands.length) return [...container.Commands, ...container.Args];
-  if (container.Args.length) return [...container.Args];
-  return [...image.cmd];
+  const args = container.Commands.length
+    ? [...container.Commands, ...container.Args]
+    : [...image.entrypoint, ...(container.Args.length ? container.Args : image.cmd)];
+  if (!args.length) throw new Error(`Container ${container.Name} has no command: the image ${image.name} has no ENTRYPOINT or CMD and the container gives no Commands.`);
+  return args;
 }
 
 /** Env in override order: image env, PATH/HOSTNAME defaults, then the container's own variables (last wins). */
@@ -165,7 +208,10 @@ export function renderBundleConfig(input: BundleInput): OciSpec {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: container.SecurityContext.RunAsUser ?? 0, gid: container.SecurityContext.RunAsGroup ?? 0 },
+      user: {
+        uid: container.SecurityContext.RunAsUser ?? input.imageUser?.uid ?? 0,
+        gid: container.SecurityContext.RunAsGroup ?? input.imageUser?.gid ?? 0,
+      },
       args: processArgs(container, input.image),
       env: processEnv(input),
       cwd: container.WorkingDir || input.image.workingDir || '/',

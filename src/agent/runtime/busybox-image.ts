@@ -19,16 +19,22 @@ export interface ImageConfig {
   /** The read-only root filesystem (overlayfs lowerdir). */
   readonly rootfs: string;
   readonly env: readonly string[];
-  /** The default command when the container gives neither Commands nor Args. */
+  /** The image's ENTRYPOINT: replaced by the container's Commands. */
+  readonly entrypoint: readonly string[];
+  /** The image's CMD: the default arguments, replaced by the container's Args (or dropped with Commands). */
   readonly cmd: readonly string[];
   /** '' = `/`. */
   readonly workingDir: string;
+  /** The image's USER (`uid[:gid]` or names from the image's /etc/passwd); '' = root. */
+  readonly user: string;
+  /** The manifest digest (ImageID); '' for the built-in image. */
+  readonly digest: string;
 }
 
 export class ImageNotFoundError extends Error {
   readonly image: string;
   constructor(image: string) {
-    super(`Failed to pull image "${image}": only the built-in image "busybox" is available on this host until the image store is installed.`);
+    super(`Image "${image}" is not present on this host: it has not been pulled (or was removed).`);
     this.name = 'ImageNotFoundError';
     this.image = image;
   }
@@ -54,8 +60,11 @@ export function resolveImage(stateDir: string, image: string): ImageConfig {
     name: image,
     rootfs: ensureBusyboxImage(stateDir),
     env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    entrypoint: [],
     cmd: ['sh'],
     workingDir: '',
+    user: '',
+    digest: '',
   };
 }
 

@@ -124,6 +124,31 @@ export interface HookResult {
   readonly message: string;
 }
 
+/**
+ * What the agent knows of a container's image, for the start it is about to make. The agent owns the pulls
+ * (they run in the background and back off on failure); the planner only decides whether a start may go
+ * ahead, asks for a pull when the policy needs one, and shows the wait (ContainerCreating, ErrImagePull,
+ * ImagePullBackOff, ErrImageNeverPull) as Kubernetes does.
+ */
+export interface ImageObservation {
+  /** The image is in this host's store (or in the image cache the group matched). */
+  readonly present: boolean;
+  /**
+   * The image comes from a matched image cache: no registry round trip whatever the pull policy (the
+   * reference's image cache means "start without pulling again").
+   */
+  readonly cached?: boolean;
+  /** The latest pull for this container: the run it was made for and how it went. */
+  readonly pull?: {
+    readonly run: number;
+    readonly state: 'pulling' | 'pulled' | 'failed';
+    /** failed: the registry's error, in words. */
+    readonly message?: string;
+    /** failed: when the next attempt may be made (the agent's back-off). */
+    readonly retryAt?: number;
+  };
+}
+
 /** A `start` the runtime could not carry out (bad command, missing image…). */
 export interface StartError {
   readonly key: string;
@@ -142,10 +167,17 @@ export interface InstanceObserved {
   readonly probeResults?: readonly ProbeResult[];
   readonly hookResults?: readonly HookResult[];
   readonly startErrors?: readonly StartError[];
+  /**
+   * By containerKey, for containers whose image the agent manages. A container without an entry starts
+   * without any image check (its image is one the runtime resolves by itself, as the built-in busybox).
+   */
+  readonly images?: Readonly<Record<string, ImageObservation>>;
 }
 
 export type LifecycleAction =
   | { readonly kind: 'start'; readonly key: string; readonly role: ContainerRole; readonly container: string; readonly run: number }
+  /** Pull the container's image for `run` (policy Always, or IfNotPresent with the image absent); answered by ImageObservation.pull. */
+  | { readonly kind: 'pull'; readonly key: string; readonly container: string; readonly image: string; readonly run: number }
   | {
       readonly kind: 'kill';
       readonly key: string;
@@ -263,6 +295,10 @@ export interface ContainerMemory {
   liveness?: ProbeCounter;
   readiness?: ProbeCounter;
   kill?: KillState;
+  /** The image wait last reported as an event (`<reason>:<run>:<retryAt>`), so a wait is told once. */
+  imageWait?: string;
+  /** The pull last asked for (`<run>:<retryAt of the failure it retries>`): asked once, answered by the agent. */
+  pullAsked?: string;
 }
 
 export interface InstanceMemory {
@@ -294,6 +330,7 @@ function freshContainer(role: ContainerRole, hasInits: boolean): ContainerMemory
 // Planning.
 
 interface Ctx {
+  readonly images: Readonly<Record<string, ImageObservation>> | undefined;
   readonly desired: InstanceDesired;
   readonly spec: InstanceSpec;
   readonly mem: InstanceMemory;
@@ -307,14 +344,14 @@ interface Ctx {
 interface Entry {
   readonly key: string;
   readonly role: ContainerRole;
-  readonly spec: Pick<ContainerSpec, 'Name' | 'Image' | 'PreStop' | 'LivenessProbe' | 'ReadinessProbe'>;
+  readonly spec: Pick<ContainerSpec, 'Name' | 'Image' | 'PreStop' | 'LivenessProbe' | 'ReadinessProbe'> & { readonly ImagePullPolicy?: ContainerSpec['ImagePullPolicy'] };
   readonly m: ContainerMemory;
 }
 
 export function planInstance(desired: InstanceDesired, observed: InstanceObserved, now: number, opts: LifecycleOptions = DEFAULT_LIFECYCLE_OPTIONS): InstancePlan {
   const spec = desired.spec;
   const mem: InstanceMemory = observed.memory ? structuredClone(observed.memory) : { startedAt: now, containers: {}, restartApplied: desired.restartToken ?? '' };
-  const ctx: Ctx = { desired, spec, mem, now, opts, actions: [], events: [], wakes: [] };
+  const ctx: Ctx = { images: observed.images, desired, spec, mem, now, opts, actions: [], events: [], wakes: [] };
   const hasInits = spec.InitContainers.length > 0;
   const inits: Entry[] = spec.InitContainers.map((c) => entry(mem, 'init', c, hasInits));
   const apps: Entry[] = spec.Containers.map((c) => entry(mem, 'app', c, hasInits));
@@ -418,8 +455,11 @@ function absorbRuntime(ctx: Ctx, e: Entry, rt: RuntimeState): void {
     m.ready = false;
     m.liveness = undefined;
     m.readiness = undefined;
+    // A pulled image has its own Pulled event (from the agent, with size and time).
+    const pulled = ctx.images?.[e.key]?.pull;
+    if (!(pulled?.run === rt.run && pulled.state === 'pulled'))
+      ctx.events.push({ type: 'Normal', reason: 'Pulled', message: `Container image "${e.spec.Image}" already present on machine` });
     ctx.events.push(
-      { type: 'Normal', reason: 'Pulled', message: `Container image "${e.spec.Image}" already present on machine` },
       { type: 'Normal', reason: 'Created', message: `Created container ${e.spec.Name}` },
       { type: 'Normal', reason: 'Started', message: `Started container ${e.spec.Name}` },
     );
@@ -611,6 +651,8 @@ function drive(ctx: Ctx, e: Entry): void {
   const m = e.m;
   const now = ctx.now;
   if (m.phase === 'new' || (m.phase === 'backoff' && (m.restartAt ?? 0) <= now)) {
+    if (!imageReady(ctx, e, m.phase === 'backoff' ? m.run + 1 : m.run)) return;
+    m.imageWait = undefined;
     if (m.phase === 'backoff') m.run++;
     m.phase = 'starting';
     m.restartAt = undefined;
@@ -631,6 +673,54 @@ function drive(ctx: Ctx, e: Entry): void {
   if (!e.spec.ReadinessProbe) m.ready = true;
   scheduleProbe(ctx, e, 'liveness', e.spec.LivenessProbe);
   scheduleProbe(ctx, e, 'readiness', e.spec.ReadinessProbe);
+}
+
+/**
+ * Whether the container's image allows the start of `run` now; otherwise asks for a pull or shows the
+ * wait. Policies as the kubelet's: Always pulls for every start, IfNotPresent only when absent, Never
+ * never (absent: ErrImageNeverPull, checked again after the back-off base). An image from a matched
+ * image cache is present under every policy.
+ */
+function imageReady(ctx: Ctx, e: Entry, run: number): boolean {
+  const img = ctx.images?.[e.key];
+  if (!img) return true;
+  const m = e.m;
+  const policy = e.spec.ImagePullPolicy ?? 'IfNotPresent';
+  const image = e.spec.Image;
+  const tell = (key: string, event: LifecycleEvent) => {
+    if (m.imageWait === key) return;
+    m.imageWait = key;
+    ctx.events.push(event);
+  };
+  if (img.cached || (policy !== 'Always' && img.present)) return true;
+  if (policy === 'Never') {
+    const message = `Container image "${image}" is not present with pull policy of Never`;
+    m.current = waiting('ErrImageNeverPull', message);
+    tell(`ErrImageNeverPull:${run}`, { type: 'Warning', reason: 'ErrImageNeverPull', message });
+    ctx.wakes.push(ctx.now + ctx.opts.backoffBaseMs);
+    return false;
+  }
+  const p = img.pull?.run === run ? img.pull : undefined;
+  if (p?.state === 'pulled') return true;
+  if (p?.state === 'pulling') {
+    m.current = waiting('ContainerCreating');
+    return false;
+  }
+  if (p?.state === 'failed' && (p.retryAt ?? 0) > ctx.now) {
+    const message = `Back-off pulling image "${image}": ${p.message ?? ''}`.trimEnd();
+    m.current = waiting('ImagePullBackOff', message);
+    tell(`ImagePullBackOff:${run}:${p.retryAt}`, { type: 'Normal', reason: 'BackOff', message: `Back-off pulling image "${image}"` });
+    ctx.wakes.push(p.retryAt ?? ctx.now);
+    return false;
+  }
+  // No pull for this run yet, or the back-off after a failed one has passed: pull (again), once.
+  m.current = p?.state === 'failed' ? waiting('ErrImagePull', p.message ?? '') : waiting('ContainerCreating');
+  const ask = `${run}:${p?.retryAt ?? ''}`;
+  if (m.pullAsked !== ask) {
+    m.pullAsked = ask;
+    ctx.actions.push({ kind: 'pull', key: e.key, container: e.spec.Name, image, run });
+  }
+  return false;
 }
 
 function scheduleProbe(ctx: Ctx, e: Entry, kind: ProbeKind, ps: ProbeSpec | undefined): void {
@@ -714,6 +804,9 @@ function project(ctx: Ctx, inits: readonly Entry[], apps: readonly Entry[]): Ins
 
 const ms = (t: string | undefined): number | undefined => (t ? Date.parse(t) : undefined);
 
+/** Waiting reasons that mean "the next run waits for its image": after a restart its run is RestartCount + 1. */
+const IMAGE_WAITS: ReadonlySet<string> = new Set(['ErrImagePull', 'ImagePullBackOff', 'ErrImageNeverPull']);
+
 function fromData(s: ContainerStateData): StateMs {
   return {
     state: s.State,
@@ -751,7 +844,7 @@ export function recoverMemory(
         if (s.PreviousState) m.previous = fromData(s.PreviousState);
         if (s.CurrentState.State === 'Running') m.phase = 'running';
         else if (s.CurrentState.State === 'Terminated') m.phase = 'ended';
-        else if (s.CurrentState.Reason === 'CrashLoopBackOff') {
+        else if (s.CurrentState.Reason === 'CrashLoopBackOff' || (s.Started && IMAGE_WAITS.has(s.CurrentState.Reason))) {
           // Run RestartCount ended; the next one starts now (the back-off delay is not persisted).
           m.phase = 'backoff';
           m.restartAt = now;

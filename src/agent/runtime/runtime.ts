@@ -17,8 +17,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerGroupData, ContainerSpec, DnsConfigSpec } from '../../core/model.ts';
-import { BUSYBOX_BINARY, resolveImage } from './busybox-image.ts';
-import { CPU_PERIOD_US, cgroupsPathFor, cpuQuotaUs, groupCgroupPath, memoryLimitBytes, renderBundleConfig } from './bundle.ts';
+import { BUSYBOX_BINARY, resolveImage, type ImageConfig } from './busybox-image.ts';
+import { CPU_PERIOD_US, cgroupsPathFor, cpuQuotaUs, groupCgroupPath, memoryLimitBytes, renderBundleConfig, resolveImageUser } from './bundle.ts';
 import { ensureGroupFiles, groupFilePaths, parseResolvConf, removeGroupFiles } from './files.ts';
 import { DEFAULT_LOG_POLICY, pruneRunLogs, readContainerLog, runLogFile, type LogPolicy, type LogQuery } from './logs.ts';
 import { mountRootfs, removeRootfs, rootfsPaths } from './rootfs.ts';
@@ -96,8 +96,26 @@ export interface ContainerRuntime {
   list(): Promise<{ groupId: string; name: string }[]>;
 }
 
+/**
+ * Where a container's image comes from at start: a local lookup only (pulls happen before, driven by the
+ * agent: pulls.ts). `resolve` throws ImageNotFoundError for an image the host does not have.
+ */
+export interface ImageSource {
+  resolve(name: string): ImageConfig;
+  /** Keeps the image (by digest) while `holder` (a container) exists: the store's GC never removes it. */
+  lease(digest: string, holder: string): void;
+  release(holder: string): void;
+}
+
+/** Only the built-in busybox image (no image store). */
+export function builtinImageSource(stateDir: string): ImageSource {
+  return { resolve: (name) => resolveImage(stateDir, name), lease: () => undefined, release: () => undefined };
+}
+
 export interface RuncRuntimeOptions {
   readonly stateDir: string;
+  /** Default: builtinImageSource(stateDir). */
+  readonly images?: ImageSource;
   readonly hostId: string;
   /** Default `<stateDir>/runc`. */
   readonly runcRoot?: string;
@@ -135,6 +153,21 @@ export function checkRuntimeHost(): string[] {
   return problems;
 }
 
+/** A file of an image's root filesystem, read through its overlay lower layers (top first), before any mount. */
+function readImageFile(lowerdir: string, path: string): string | undefined {
+  for (const layer of lowerdir.split(':')) {
+    const file = join(layer, path);
+    if (existsSync(file)) {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch {
+        return undefined; // a whiteout (a character device) hides the file
+      }
+    }
+  }
+  return undefined;
+}
+
 export class RuncRuntime implements ContainerRuntime {
   readonly stateDir: string;
   readonly hostId: string;
@@ -143,6 +176,7 @@ export class RuncRuntime implements ContainerRuntime {
   readonly nodeName: string;
   readonly logPolicy: LogPolicy;
   readonly startTimeoutMs: number;
+  readonly images: ImageSource;
   readonly #hostResolvConf: DnsConfigSpec;
 
   constructor(opts: RuncRuntimeOptions) {
@@ -153,6 +187,7 @@ export class RuncRuntime implements ContainerRuntime {
     this.nodeName = opts.nodeName ?? opts.hostId;
     this.logPolicy = opts.logPolicy ?? DEFAULT_LOG_POLICY;
     this.startTimeoutMs = opts.startTimeoutMs ?? 10_000;
+    this.images = opts.images ?? builtinImageSource(opts.stateDir);
     this.#hostResolvConf = opts.hostResolvConf ?? parseResolvConf(existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '');
     mkdirSync(this.runcRoot, { recursive: true });
   }
@@ -182,7 +217,8 @@ export class RuncRuntime implements ContainerRuntime {
     const groupId = req.group.ContainerGroupId;
     const name = req.container.Name;
     const dir = this.containerDir(groupId, name);
-    const image = resolveImage(this.stateDir, req.container.Image);
+    const image = this.images.resolve(req.container.Image);
+    const imageUser = resolveImageUser(image.user, (f) => readImageFile(image.rootfs, `etc/${f}`));
     const current = await this.state(groupId, name);
     if (current.state === 'running') throw new Error(`Container ${name} of ${groupId} is already running (run ${current.run}); stop it first.`);
     // A restarted container gets a fresh writable layer, as in Kubernetes; a stale runc state of a run
@@ -200,10 +236,12 @@ export class RuncRuntime implements ContainerRuntime {
       rootfs: rootfsPaths(dir).merged,
       netnsPath: req.netnsPath,
       ...files,
+      ...(imageUser ? { imageUser } : {}),
     });
     if (existsSync(join(this.runcRoot, id))) await runcDelete(this.runcRoot, id);
     await removeRootfs(dir);
     mkdirSync(dir, { recursive: true });
+    if (image.digest) this.images.lease(image.digest, id);
     await mountRootfs(image.rootfs, dir);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
     const logDir = this.logDir(groupId, name);
@@ -295,6 +333,7 @@ export class RuncRuntime implements ContainerRuntime {
     if (existsSync(join(this.runcRoot, id))) await runcDelete(this.runcRoot, id);
     await removeRootfs(dir);
     rmSync(dir, { recursive: true, force: true });
+    this.images.release(id);
     removeCgroupTree(cgroupsPathFor(this.hostId, groupId, name));
   }
 

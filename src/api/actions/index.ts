@@ -16,7 +16,6 @@ export const UNSUPPORTED: Readonly<Record<Product, readonly string[]>> = {
     'DeleteDataCache', 'DeleteVirtualNode', 'DescribeAvailableResource', 'DescribeCommitContainerTask',
     'DescribeContainerGroupPrice', 'DescribeDataCaches', 'DescribeInstanceOpsRecords',
     'DescribeVirtualNodes', 'ListUsage', 'ResizeContainerGroupVolume', 'UpdateDataCache', 'UpdateVirtualNode',
-    'CreateImageCache', 'DeleteImageCache', 'DescribeImageCaches', 'UpdateImageCache',
   ],
   vpc: ['CreateRouteEntry', 'DeleteRouteEntry', 'DescribeRouteTables', 'CreateVpnGateway', 'CreateVpcPeerConnection', 'ModifyVpcAttribute', 'ModifyVSwitchAttribute'],
   ecs: ['RunInstances', 'CreateInstance', 'DescribeInstances', 'DeleteInstance', 'ModifySecurityGroupAttribute', 'ModifySecurityGroupEgressRule'],

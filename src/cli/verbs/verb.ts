@@ -22,9 +22,9 @@ export function wantsHelp(argv: readonly string[]): boolean {
   return (dash < 0 ? argv : argv.slice(0, dash)).some((a) => a === '--help' || a === '-h');
 }
 
-/** Runs a verb, printing its help instead when asked. */
+/** Runs a verb, printing its help instead when asked (a group passes `<command> --help` on to that command). */
 export function runVerb(verb: Verb, ctx: CliContext, argv: readonly string[]): Promise<number> {
-  if (wantsHelp(argv)) {
+  if (wantsHelp(argv) && !(argv[0] !== undefined && verb.subcommands?.includes(argv[0]))) {
     ctx.io.out(verb.help);
     return Promise.resolve(EXIT_OK);
   }

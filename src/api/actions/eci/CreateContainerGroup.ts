@@ -26,6 +26,7 @@ import {
   volumeParam,
 } from '../../resources/container-group.ts';
 import { ensureDefaultNetwork, ensureDefaultSecurityGroup, openDeclaredPorts } from '../../resources/default-network.ts';
+import { chooseImageCache } from '../../resources/image-cache.ts';
 import { allocateEip, beginAssociation, checkEipBandwidth, DEFAULT_EIP_BANDWIDTH, requireEip } from '../../resources/eip.ts';
 import { requireIp, requireVpc, requireVSwitchIn } from '../../resources/vpc.ts';
 
@@ -148,6 +149,8 @@ export const CreateContainerGroup = defineAction({
       await openDeclaredPorts(ctx, net.defaultSecurityGroup, Containers.flatMap((c) => c.Ports));
 
     const eipId = await bindEip(ctx, params, id, vSwitch.data.VpcId, ip);
+    // ImageSnapshotId / AutoMatchImageCache: the cache the group starts from (its zone is the vSwitch's).
+    const imageCache = await chooseImageCache(ctx, params, [...Containers, ...InitContainers], vSwitch.data.ZoneId);
 
     const data: ContainerGroupData = {
       ContainerGroupId: id,
@@ -201,6 +204,7 @@ export const CreateContainerGroup = defineAction({
       SucceededTime: '',
       FailedTime: '',
       Generation: 1,
+      ImageCacheId: imageCache.cache?.id ?? '',
     };
     await ctx.tx.insert({ kind: KIND.containerGroup, id, account: ctx.account, region: params.RegionId, name: data.ContainerGroupName, status: 'Scheduling', parent: vSwitch.id, createdAt: ctx.nowText, data });
 
@@ -208,6 +212,7 @@ export const CreateContainerGroup = defineAction({
     const event = (reason: string, message: string) => ctx.tx.addEvent(ctx.account, { resourceId: id, type: 'Normal', reason, message }, ctx.nowText);
     await event('SuccessfulAssignIp', `Assigned private IP ${ip} in vSwitch ${vSwitch.id} (${vSwitch.data.ZoneId}).`);
     if (eipId) await event('AssociatingEip', `Binding EIP ${eipId}${params.AutoCreateEip ? ', created for this container group,' : ''}; it is bound once the container group runs on a host.`);
+    if (imageCache.event) await ctx.tx.addEvent(ctx.account, { resourceId: id, ...imageCache.event }, ctx.nowText);
     await event('Scheduling', 'Accepted; waiting for a host to run the container group.');
     return { ContainerGroupId: id };
   },

@@ -20,7 +20,7 @@ export const DescribeContainerGroupEvents = defineAction({
     ResourceGroupId: p.string(),
     Tag: tagsParam,
     EventSource: p.enum(['EciService', 'K8sAgent']),
-    SinceSecond: p.int({ min: 1 }),
+    SinceSecond: p.int({ min: 1, max: 2_147_483_647 }),
     Limit: p.int({ min: 1, max: 500 }),
     NextToken: p.string(),
   },

@@ -17,7 +17,7 @@ export const DescribeContainerGroupStatus = defineAction({
     ResourceGroupId: p.string(),
     Tag: tagsParam,
     /** Only groups whose status changed in the last SinceSecond seconds (incremental polling). */
-    SinceSecond: p.int({ min: 1 }),
+    SinceSecond: p.int({ min: 1, max: 2_147_483_647 }),
     // The virtual node polls this in bulk; the reference's default page is 200.
     Limit: p.int({ min: 1, max: 500 }),
     NextToken: p.string(),
