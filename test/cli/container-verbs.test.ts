@@ -56,6 +56,27 @@ describe('container verbs', () => {
     assert.deepEqual(c.EnvironmentVars.map((e) => [e.Key, e.Value]), [['A', '1'], ['B', 'x=y']]);
   });
 
+  it('eci run passes the image options: pull policy, registry logins, plain-http and insecure registries', () => {
+    const id = ok(
+      ['run', 'priv', '--image', '127.0.0.1:5999/team/app:1', '--pull', 'always', '--registry-login', '127.0.0.1:5999=me:pa:ss',
+        '--plain-http-registry', '127.0.0.1:5999', '--insecure-registry', 'reg.example.com', '--insecure-registry', 'reg2.example.com:8443'],
+      { env },
+    ).trim();
+    const raw = JSON.parse(ok(['eci', 'DescribeContainerGroups', '--ContainerGroupIds', JSON.stringify([id]), '--json'], { env })).ContainerGroups[0];
+    assert.equal(raw.Containers[0].ImagePullPolicy, 'Always');
+    assert.equal(raw.PlainHttpRegistry, '127.0.0.1:5999');
+    assert.equal(raw.InsecureRegistry, 'reg.example.com,reg2.example.com:8443');
+    assert.deepEqual(raw.ImageRegistryCredentials, [{ Server: '127.0.0.1:5999', UserName: 'me' }], 'the password is kept for the agent, never shown');
+    const badLogin = eci(['run', 'x', '--image', 'nginx', '--registry-login', 'nouser'], { env });
+    assert.equal(badLogin.code, 2);
+    assert.match(badLogin.stderr, /--registry-login expects SERVER=USER:PASSWORD/);
+    const badPull = eci(['run', 'x', '--image', 'nginx', '--pull', 'sometimes'], { env });
+    assert.equal(badPull.code, 2);
+    const noCache = eci(['run', 'xc', '--image', 'nginx', '--image-cache', 'imc-doesnotexist'], { env });
+    assert.equal(noCache.code, 1);
+    assert.match(noCache.stderr, /^InvalidImageSnapshotId\.NotFound: /m);
+  });
+
   it('eci run --eip --eip-bandwidth gives the group its own EIP', () => {
     const id = ok(['run', 'pub', '--image', 'busybox', '--eip', '--eip-bandwidth', '12', '--command', 'sleep', '--command', '3600'], { env }).trim();
     const eips = JSON.parse(ok(['eip', 'ls', '--json'], { env })) as { InstanceId: string; Bandwidth: string; Status: string }[];

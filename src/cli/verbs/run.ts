@@ -14,6 +14,14 @@ export function containerPort(text: string): { Port: number; Protocol: 'TCP' | '
 }
 
 const RESTART = ['Always', 'OnFailure', 'Never'] as const;
+const PULL = ['Always', 'IfNotPresent', 'Never'] as const;
+
+/** `SERVER=USER:PASSWORD` → an ImageRegistryCredential (the password may contain ':'). */
+export function registryCredential(text: string): { Server: string; UserName: string; Password: string } {
+  const m = /^([^=]+)=([^:]+):(.*)$/s.exec(text);
+  if (!m) throw new CliError(`--registry-login expects SERVER=USER:PASSWORD such as registry.example.com=me:secret, not "${text.replace(/:.*/s, ':…')}"`);
+  return { Server: m[1], UserName: m[2], Password: m[3] };
+}
 
 export const runVerb: Verb = {
   name: 'run',
@@ -34,6 +42,13 @@ Options:
   --eip                  give the group its own new EIP (AutoCreateEip)
   --eip-bandwidth N      that EIP's bandwidth in Mbit/s (implies --eip; default 5)
   --restart POLICY       Always (default) | OnFailure | Never
+  --pull POLICY          ImagePullPolicy: Always | IfNotPresent (default) | Never
+  --registry-login SERVER=USER:PASSWORD
+                         credentials for a private registry (ImageRegistryCredential; repeatable)
+  --plain-http-registry HOST[:PORT]   a registry spoken to over plain HTTP (repeatable)
+  --insecure-registry HOST[:PORT]     a registry whose TLS certificate is not verified (repeatable)
+  --image-cache imc-…    start from this image cache (ImageSnapshotId)
+  --auto-image-cache     start from the best matching image cache, if any (AutoMatchImageCache)
   --tag KEY=VALUE        a tag (repeatable)
   --client-token TOKEN   make a retried call idempotent
   --json                 print the whole response
@@ -56,6 +71,12 @@ Example:
       eip: { type: 'boolean' },
       'eip-bandwidth': { type: 'string' },
       restart: { type: 'string' },
+      pull: { type: 'string' },
+      'registry-login': { type: 'string', multiple: true },
+      'plain-http-registry': { type: 'string', multiple: true },
+      'insecure-registry': { type: 'string', multiple: true },
+      'image-cache': { type: 'string' },
+      'auto-image-cache': { type: 'boolean' },
       tag: { type: 'string', multiple: true },
       'client-token': { type: 'string' },
       json: { type: 'boolean' },
@@ -64,11 +85,14 @@ Example:
     if (!values.image) throw new CliError('eci run: --image is required (e.g. --image nginx:alpine)');
     const restart = values.restart === undefined ? undefined : RESTART.find((r) => r.toLowerCase() === values.restart!.toLowerCase());
     if (values.restart !== undefined && !restart) throw new CliError(`eci run: --restart is one of ${RESTART.join(', ')}, not "${values.restart}"`);
+    const pull = values.pull === undefined ? undefined : PULL.find((r) => r.toLowerCase() === values.pull!.toLowerCase());
+    if (values.pull !== undefined && !pull) throw new CliError(`eci run: --pull is one of ${PULL.join(', ')}, not "${values.pull}"`);
     const eipBandwidth = intFlag('eip-bandwidth', values['eip-bandwidth'], 1);
     const command = [...(values.command ?? []), ...trailing];
     const container = {
       Name: name,
       Image: values.image,
+      ImagePullPolicy: pull,
       Command: command.length ? command : undefined,
       Arg: values.arg?.length ? values.arg : undefined,
       Port: values.port?.map(containerPort),
@@ -86,6 +110,11 @@ Example:
       EipBandwidth: eipBandwidth,
       Tag: values.tag?.map((t) => keyValue('tag', t)),
       ClientToken: values['client-token'],
+      ImageRegistryCredential: values['registry-login']?.map(registryCredential),
+      PlainHttpRegistry: values['plain-http-registry']?.join(','),
+      InsecureRegistry: values['insecure-registry']?.join(','),
+      ImageSnapshotId: values['image-cache'],
+      AutoMatchImageCache: values['auto-image-cache'] ? true : undefined,
       Container: [container],
     };
     const r = await ctx.client().call('eci', 'CreateContainerGroup', params);
