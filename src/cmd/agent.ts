@@ -47,6 +47,7 @@ import { runHandler } from '../agent/runtime/probes.ts';
 import { RuncRuntime, type ContainerRunStatus } from '../agent/runtime/runtime.ts';
 import { PullManager, type PullStore } from '../agent/runtime/pulls.ts';
 import { HostImages } from '../agent/runtime/host-images.ts';
+import { ImageAccess } from '../agent/runtime/image-access.ts';
 import { ImageStore } from '../agent/images/image-store.ts';
 import { createImageCacheSync, type CacheImagePuller } from '../agent/image-caches.ts';
 import { hostCgroupPath } from '../agent/runtime/bundle.ts';
@@ -312,7 +313,7 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
   /** Per group: the lifecycle planner's memory and the results of its asynchronous actions. */
   const rounds = new Map<string, GroupRound>();
   let wake: () => void = () => undefined;
-  const pulls = new PullManager({ store: d.images, wake: () => wake(), now: () => d.now().getTime() });
+  const pulls = new PullManager({ store: d.images, wake: () => wake(), now: () => d.now().getTime(), access: new ImageAccess(join(stateDir, 'image-access.json')) });
 
   const roundOf = (id: string): GroupRound => {
     let r = rounds.get(id);
@@ -352,7 +353,7 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
     // its images from the cache, pinned on this host by the image-cache sync, without a registry round trip.
     const cacheId = g.data.ImageCacheId ?? '';
     const cachedImages = new Set(cacheId ? all.map((x) => x.c.Image) : []);
-    const images = pulls.observe(g.data, all.map(({ role, c }) => ({ key: containerKey(role, c.Name), spec: c })), cachedImages);
+    const images = pulls.observe(g.data, g.account, all.map(({ role, c }) => ({ key: containerKey(role, c.Name), spec: c })), cachedImages);
     const plan = planInstance(
       desired,
       { memory: r.memory, runtime: observedRuntime, probeResults: r.probeResults.splice(0), hookResults: r.hookResults.splice(0), startErrors: r.startErrors.splice(0), images },
@@ -365,7 +366,7 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
     let prepared = false;
     for (const a of plan.actions) {
       if (a.kind === 'pull') {
-        pulls.request(g.data, a.key, a.image, a.run);
+        pulls.request(g.data, g.account, a.key, a.image, a.run);
       } else if (a.kind === 'start') {
         const c = specOf(a.key);
         if (!c) continue;

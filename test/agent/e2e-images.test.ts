@@ -69,8 +69,8 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
     const r = await eci.describeContainerGroupEvents(new $Eci.DescribeContainerGroupEventsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }));
     return (r.body!.data?.[0]?.events ?? []).map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', type: e.type ?? '' }));
   };
-  const create = async (name: string, image: string, opts: { password?: string; policy?: string; autoMatchImageCache?: boolean } = {}) => {
-    const r = await eci.createContainerGroup(
+  const create = async (name: string, image: string, opts: { password?: string; policy?: string; autoMatchImageCache?: boolean; client?: EciClient; noCredentials?: boolean } = {}) => {
+    const r = await (opts.client ?? eci).createContainerGroup(
       new $Eci.CreateContainerGroupRequest({
         regionId: REGION,
         containerGroupName: name,
@@ -79,7 +79,7 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
         terminationGracePeriodSeconds: 0,
         plainHttpRegistry: proxy.host,
         ...(opts.autoMatchImageCache ? { autoMatchImageCache: true } : {}),
-        imageRegistryCredential: [new $Eci.CreateContainerGroupRequestImageRegistryCredential({ server: proxy.host, userName: user, password: opts.password ?? password })],
+        ...(opts.noCredentials ? {} : { imageRegistryCredential: [new $Eci.CreateContainerGroupRequestImageRegistryCredential({ server: proxy.host, userName: user, password: opts.password ?? password })] }),
         container: [new $Eci.CreateContainerGroupRequestContainer({ name: 'app', image, ...(opts.policy ? { imagePullPolicy: opts.policy } : {}) })],
       }),
     );
@@ -131,6 +131,30 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
     const left = async () => (await cluster.leftovers()).filter((l) => l !== `netns ${cluster.agent.hostNetns}`);
     await until('no leftovers', async () => ((await left()).length === 0 ? true : undefined), 8000).catch(() => undefined);
     assert.deepEqual(await left(), []);
+  });
+
+  it("another tenant cannot start a private image another tenant pulled without the registry's say", async () => {
+    const owner = await create('img-owner', appImage);
+    await running(owner);
+    const other = new EciClient(cluster.server.sdkConfig(cluster.server.key('other-tenant')));
+    const otherEvents = async (id: string) =>
+      ((await other.describeContainerGroupEvents(new $Eci.DescribeContainerGroupEventsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }))).body!.data?.[0]?.events ?? []).map((e) => ({ reason: e.reason ?? '', message: e.message ?? '' }));
+    const sneaky = await create('img-sneaky', appImage, { client: other, noCredentials: true });
+    const refused = await until('the pull without credentials to fail', async () => (await otherEvents(sneaky)).find((e) => e.reason === 'Failed' && /Failed to pull image/.test(e.message)), 30_000);
+    assert.match(refused.message, /UNAUTHORIZED|authentication required/i, 'the image on the host did not start for a tenant without credentials');
+    // With its own credentials the registry says yes: the image on the host is used (no blob downloaded).
+    proxy.requests.length = 0;
+    const allowed = await create('img-allowed', appImage, { client: other });
+    await until('the other tenant\'s group Running', async () => {
+      const r = await other.describeContainerGroups(new $Eci.DescribeContainerGroupsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([allowed]) }));
+      return r.body!.containerGroups?.[0]?.status === 'Running' ? true : undefined;
+    }, 60_000);
+    assert.equal(blobGets().filter((r) => appLayers.some((l) => r.path.endsWith(l))).length, 0, 'no layer downloaded again');
+    assert.ok(proxy.requests.some((r) => /\/manifests\//.test(r.path)), 'the registry was asked');
+    for (const id of [sneaky, allowed]) {
+      await other.deleteContainerGroup(new $Eci.DeleteContainerGroupRequest({ regionId: REGION, containerGroupId: id }));
+    }
+    await remove(owner);
   });
 
   it('a wrong password: ErrImagePull then ImagePullBackOff with the registry message, one attempt, no retry storm', async () => {

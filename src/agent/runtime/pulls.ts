@@ -11,11 +11,14 @@
 //   from the failure. A failure the registry will answer the same way again (a wrong password, an unknown
 //   image) backs off too: nothing retries in a storm.
 // - The built-in busybox image is local to every host and never pulled (whatever the policy).
+// - An image on the host counts as present for a group only when the group's account pulled it itself
+//   (image-access.ts): another tenant's private image is never started without the registry's say.
 // - Events are queued per group and taken by the agent's next observation of that group.
 
 import type { ContainerGroupData, ContainerSpec } from '../../core/model.ts';
 import type { ImageObservation } from './lifecycle.ts';
 import { isBusyboxImage } from './busybox-image.ts';
+import type { ImageAccess } from './image-access.ts';
 
 /** The part of the image store (src/agent/images/image-store.ts) pulls need. */
 export interface PullStore {
@@ -63,11 +66,14 @@ export class PullManager {
   readonly #backoff: PullBackoff;
   readonly #now: () => number;
   readonly #wake: () => void;
+  readonly #access: ImageAccess | undefined;
   /** `<groupId>/<key>` → the latest pull of that container. */
   readonly #records = new Map<string, PullRecord>();
   readonly #events = new Map<string, PullEvent[]>();
 
-  constructor(opts: { store: PullStore; wake: () => void; now?: () => number; backoff?: PullBackoff }) {
+  /** `access` absent: every image on the host is present for every account (a single-tenant host). */
+  constructor(opts: { store: PullStore; wake: () => void; now?: () => number; backoff?: PullBackoff; access?: ImageAccess }) {
+    this.#access = opts.access;
     this.#store = opts.store;
     this.#wake = opts.wake;
     this.#now = opts.now ?? Date.now;
@@ -78,7 +84,7 @@ export class PullManager {
    * What the planner sees of each container's image. `cachedImages`: the images of the image cache the
    * group matched (its names as the group gives them), served locally without a registry round trip.
    */
-  observe(group: Pick<ContainerGroupData, 'ContainerGroupId'>, containers: readonly ContainerImageRef[], cachedImages: ReadonlySet<string> = new Set()): Record<string, ImageObservation> {
+  observe(group: Pick<ContainerGroupData, 'ContainerGroupId'>, account: string, containers: readonly ContainerImageRef[], cachedImages: ReadonlySet<string> = new Set()): Record<string, ImageObservation> {
     const out: Record<string, ImageObservation> = {};
     for (const c of containers) {
       const image = c.spec.Image;
@@ -86,8 +92,9 @@ export class PullManager {
         out[c.key] = { present: true, cached: true };
         continue;
       }
-      const present = this.#store.get(image) !== undefined;
-      const cached = present && cachedImages.has(image);
+      const local = this.#store.get(image);
+      const cached = local !== undefined && cachedImages.has(image);
+      const present = local !== undefined && (cached || !this.#access || this.#access.allowed(local.digest, account));
       const rec = this.#records.get(`${group.ContainerGroupId}/${c.key}`);
       out[c.key] = {
         present,
@@ -99,7 +106,7 @@ export class PullManager {
   }
 
   /** Starts the pull the planner asked for (a `pull` action), unless one for that container runs already. */
-  request(group: Pick<ContainerGroupData, 'ContainerGroupId' | 'ImageRegistryCredentials' | 'PlainHttpRegistries' | 'InsecureRegistries'>, key: string, image: string, run: number): void {
+  request(group: Pick<ContainerGroupData, 'ContainerGroupId' | 'ImageRegistryCredentials' | 'PlainHttpRegistries' | 'InsecureRegistries'>, account: string, key: string, image: string, run: number): void {
     const id = `${group.ContainerGroupId}/${key}`;
     const prev = this.#records.get(id);
     if (prev?.state === 'pulling') return;
@@ -113,6 +120,7 @@ export class PullManager {
         (r) => {
           rec.state = 'pulled';
           rec.failures = 0;
+          this.#access?.grant(r.image.digest, account);
           const took = ((this.#now() - began) / 1000).toFixed(3);
           const message = r.alreadyPresent
             ? `Successfully pulled image "${image}" in ${took}s: the registry's ${r.image.digest} is already present. Image size: ${r.image.size} bytes.`
