@@ -58,6 +58,7 @@ import {
   type BandwidthPackageData,
   type ContainerGroupData,
   type ContainerSpec,
+  type ContainerStatusData,
   type EipData,
   type ForwardEntryData,
   type HostData,
@@ -347,7 +348,12 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
       ...g.data.Containers.map((c) => ({ role: 'app' as const, c })),
     ];
     const observedRuntime: Record<string, RuntimeState> = {};
-    for (const { role, c } of all) observedRuntime[containerKey(role, c.Name)] = toRuntimeState(await runtime.state(g.id, c.Name), now);
+    const imageIds = new Map<string, string>();
+    for (const { role, c } of all) {
+      const s = await runtime.state(g.id, c.Name);
+      observedRuntime[containerKey(role, c.Name)] = toRuntimeState(s, now);
+      if (s.imageId) imageIds.set(containerKey(role, c.Name), s.imageId);
+    }
     r.memory ??= recoverMemory(desired, { ...g.data, status: g.status }, now);
     // A group that matched an image cache (CreateContainerGroup AutoMatchImageCache / ImageSnapshotId) has
     // its images from the cache, pinned on this host by the image-cache sync, without a registry round trip.
@@ -400,7 +406,7 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
     if (r.wakeTimer) clearTimeout(r.wakeTimer);
     r.wakeTimer = undefined;
     if (plan.wakeAt !== undefined) r.wakeTimer = setTimeout(() => wake(), Math.max(0, plan.wakeAt - d.now().getTime()) + 5);
-    return plan;
+    return { plan, imageIds };
   };
 
   return {
@@ -418,12 +424,16 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
         // The network pass made the instance netns; an instance never runs without its own.
         if (!(await listNetns()).includes(instanceNetnsName(hostId, g.id)))
           return { status: 'Pending', data: {}, events: [{ type: 'Warning', reason: 'NetworkNotReady', message: `The network namespace of ${g.id} is not set up yet (see the agent's log); its containers wait for it.` }] };
-        const plan = await round(g, desiredFor(g, false));
+        const { plan, imageIds } = await round(g, desiredFor(g, false));
         const st = plan.status;
+        const withImage = (role: 'init' | 'app') => (c: ContainerStatusData): ContainerStatusData => {
+          const id = imageIds.get(containerKey(role, c.Name));
+          return id ? { ...c, ImageID: id } : c;
+        };
         const status: GroupObservation['status'] = st.status === 'Terminating' ? 'Running' : st.status;
         const data: Partial<ContainerGroupData> = {
-          ContainerStatuses: st.containers,
-          InitContainerStatuses: st.initContainers,
+          ContainerStatuses: st.containers.map(withImage('app')),
+          InitContainerStatuses: st.initContainers.map(withImage('init')),
           StartTime: st.startTime,
           StatusReason: st.reason,
           StatusMessage: st.message,
@@ -437,7 +447,7 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
     },
 
     async terminateGroup(g) {
-      const plan = await round(g, desiredFor(g, true));
+      const { plan } = await round(g, desiredFor(g, true));
       return plan.status.settled;
     },
 

@@ -70,7 +70,7 @@ function kubeContainerStatus(c: Pick<ContainerSpec, 'Name' | 'Image'>, s: Contai
   return {
     Name: c.Name,
     Image: c.Image,
-    ImageID: '',
+    ImageID: s?.ImageID ?? '',
     Ready: s?.Ready ?? false,
     Started: s ? s.CurrentState.State === 'Running' : false,
     RestartCount: s?.RestartCount ?? 0,

@@ -473,6 +473,8 @@ export interface ContainerStatusData {
    * which the agent tags the runc container with, so a restarted agent adopts it instead of counting twice.
    */
   RestartCount: number;
+  /** Kubernetes' imageID of the current or last run (`registry/repo@sha256:…`); absent before a run or for the built-in image. */
+  ImageID?: string;
   CurrentState: ContainerStateData;
   /** The last finished run, absent before one finished. */
   PreviousState?: ContainerStateData;

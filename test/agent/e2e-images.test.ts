@@ -119,6 +119,9 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
     assert.match(pulled?.message ?? '', /Successfully pulled image .* in \d+\.\d{3}s.*Image size: \d+ bytes/);
     const g = await describeGroup(a);
     assert.equal(g!.containers![0].image, appImage);
+    // DescribeContainerGroupStatus shows the image the container runs as Kubernetes' imageID.
+    const st = await eci.describeContainerGroupStatus(new $Eci.DescribeContainerGroupStatusRequest({ regionId: REGION, containerGroupIds: JSON.stringify([a]) }));
+    assert.equal(st.body!.data![0].podStatus!.containerStatuses![0].imageID, `${proxy.host}/team/app@${appDigest}`);
 
     // GC with a zero budget (`eci image gc` on the agent's own store) keeps what running containers use…
     const imageStore = join(cluster.agent.stateDir, 'image-store');

@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import type { ContainerGroupData, ContainerSpec, DnsConfigSpec } from '../../core/model.ts';
 import { BUSYBOX_BINARY, resolveImage, type ImageConfig } from './busybox-image.ts';
+import { parseImageReference } from '../../core/image-reference.ts';
 import { CPU_PERIOD_US, cgroupsPathFor, cpuQuotaUs, groupCgroupPath, memoryLimitBytes, renderBundleConfig, resolveImageUser } from './bundle.ts';
 import { ensureGroupFiles, groupFilePaths, parseResolvConf, removeGroupFiles } from './files.ts';
 import { DEFAULT_LOG_POLICY, pruneRunLogs, readContainerLog, runLogFile, type LogPolicy, type LogQuery } from './logs.ts';
@@ -50,6 +51,8 @@ export interface ContainerRunStatus {
   readonly state: 'running' | 'exited' | 'absent';
   /** 0 for the first run; RestartCount = run. */
   readonly run: number;
+  /** The image the run started from (imageIdOf); absent for the built-in image or no run. */
+  readonly imageId?: string;
   readonly pid?: number;
   readonly startedAt?: string;
   /** Exited only: the process's code, 128+N when killed by signal N, -1 when unknown (the shim was lost). */
@@ -131,6 +134,19 @@ export interface RuncRuntimeOptions {
 interface RunRecord {
   run: number;
   startedAt: string;
+  /** The image the run started from, as Kubernetes' imageID (`registry/repo@sha256:…`); '' for the built-in image. */
+  imageId?: string;
+}
+
+/** Kubernetes' imageID of a run: the repository the image was named by, at the manifest digest it ran. */
+export function imageIdOf(name: string, digest: string): string {
+  if (!digest) return '';
+  try {
+    const ref = parseImageReference(name);
+    return `${ref.registry}/${ref.repository}@${digest}`;
+  } catch {
+    return digest;
+  }
 }
 
 export const runcContainerId = (groupId: string, name: string): string => `${groupId}.${name}`;
@@ -248,7 +264,7 @@ export class RuncRuntime implements ContainerRuntime {
     mkdirSync(logDir, { recursive: true });
     pruneRunLogs(logDir, req.run - 1);
     rmSync(runLogFile(logDir, req.run), { force: true });
-    const record: RunRecord = { run: req.run, startedAt: new Date().toISOString() };
+    const record: RunRecord = { run: req.run, startedAt: new Date().toISOString(), imageId: imageIdOf(req.container.Image, image.digest) };
     writeFileSync(join(dir, 'run'), JSON.stringify(record));
     await startShim(
       {
@@ -274,7 +290,7 @@ export class RuncRuntime implements ContainerRuntime {
     } catch {
       return { groupId, name, state: 'absent', run: 0 };
     }
-    const base = { groupId, name, run: record.run, startedAt: record.startedAt };
+    const base = { groupId, name, run: record.run, startedAt: record.startedAt, ...(record.imageId ? { imageId: record.imageId } : {}) };
     const f = shimFiles(dir);
     const pid = readPid(f.pid);
     const exited = readExit(dir);
