@@ -7,8 +7,9 @@
 //    N sequential instances (p50/p95, with a per-step profile), then a burst created at once;
 // 2. delete → gone: from DeleteContainerGroup until the instance netns, its router veth, its nft
 //    elements, its mounts and its runc state are all gone (polled in the kernel);
-// 3. one EIP added / removed with 10,000 loaded in the router's eip maps and host routes, through the
-//    agent's own renderers (renderEipDelta, publicRouteLine) and exec layer (nftApply, ipBatch).
+// 3. one EIP added / removed with 10,000 loaded in the router's eip maps and host routes: the ops
+//    planNetwork emits for it (renderEipDelta, publicRouteLine), run by the agent's op runner (runOp,
+//    which keeps a long-lived ip / nft session per router and host namespace).
 // The baseline does the same with plain ip / nft / mount / runc commands (bench/baseline/*.sh) on a
 // second sandbox host in the same run. Prints a table with the targets (PASS/MISS) and writes
 // bench/agent-results.json. Every namespace, process, mount and runc container made here is removed
@@ -27,12 +28,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ipBatch, listNetns, nftApply, run } from '../src/agent/net/exec.ts';
-import { applyNetwork } from '../src/agent/net/apply.ts';
+import { closeSessions, ipBatch, listNetns, nftApply, run, sessionPids } from '../src/agent/net/exec.ts';
+import { applyNetwork, runOp } from '../src/agent/net/apply.ts';
 import { attachInternetClient, destroySandboxHost, detachInternetClient, ensureSandboxHost, type InternetClient } from '../src/agent/net/host.ts';
 import { hostNetnsName, instanceNetnsName, instanceVeth, routerNetnsName, shortId } from '../src/agent/net/names.ts';
 import { observeHost } from '../src/agent/net/observe.ts';
-import { planNetwork } from '../src/agent/net/plan.ts';
+import { planNetwork, type NetOp } from '../src/agent/net/plan.ts';
 import { placeholderTestPolicy, publicRouteLine, renderElementDelta, renderEipDelta } from '../src/agent/net/render.ts';
 import { deriveHostNetwork, type HostNetworkInput, type VpcNet } from '../src/agent/net/topology.ts';
 import { hostCgroupPath } from '../src/agent/runtime/bundle.ts';
@@ -84,6 +85,7 @@ async function leftoversOfRun(): Promise<string[]> {
   const found: string[] = [];
   const prefixes = [...ours.prefixes];
   for (const ns of await listNetns()) if (prefixes.some((p) => ns.startsWith(p))) found.push(`netns ${ns}`);
+  for (const pid of sessionPids()) found.push(`tool session pid ${pid}`);
   const dirs = [...ours.dirs];
   for (const m of listMountPoints()) if (dirs.some((d) => m.startsWith(d))) found.push(`mount ${m}`);
   for (const d of dirs) if (existsSync(d)) found.push(`dir ${d}`);
@@ -572,18 +574,25 @@ async function eipBench(sb: Sandbox, reps: number) {
   const one = { ip: '10.129.0.1', privateIp: '10.65.0.1' };
   const ours = { add: [] as number[], remove: [] as number[], addNft: [] as number[], addRoute: [] as number[] };
   const base = { add: [] as number[], remove: [] as number[] };
+  // The ops exactly as planNetwork emits them for one EIP bound / unbound (the element delta in the
+  // router, the public route in the host netns; the removal's route as its tolerant stale-route delete),
+  // run by the agent's own op runner (runOp: the long-lived per-namespace tool sessions).
+  const addNft: NetOp = { type: 'nft', netns: router, script: renderEipDelta([one], []) };
+  const addRoute: NetOp = { type: 'ip', netns: sb.hostNs, lines: [publicRouteLine(v, one.ip)] };
+  const delNft: NetOp = { type: 'nft', netns: router, script: renderEipDelta([], [one]) };
+  const delRoute: NetOp = { type: 'ip', netns: sb.hostNs, lines: [`route del ${one.ip}/32 via ${v.uplink.routerIp} dev ${v.uplink.hostSide}`], bestEffort: true };
   for (let r = 0; r < reps; r++) {
     let t = now();
-    await nftApply(router, renderEipDelta([one], []));
+    await runOp(addNft);
     const tn = now();
-    await ipBatch(sb.hostNs, [publicRouteLine(v, one.ip)]);
+    await runOp(addRoute);
     const te = now();
     ours.add.push(te - t);
     ours.addNft.push(tn - t);
     ours.addRoute.push(te - tn);
     t = now();
-    await nftApply(router, renderEipDelta([], [one]));
-    await ipBatch(sb.hostNs, [`route del ${one.ip}/32 via ${v.uplink.routerIp} dev ${v.uplink.hostSide}`]);
+    await runOp(delNft);
+    await runOp(delRoute);
     ours.remove.push(now() - t);
 
     t = now();
@@ -593,6 +602,10 @@ async function eipBench(sb: Sandbox, reps: number) {
     await run(['sh', join(BASELINE, 'eip-10k.sh'), 'del', sb.hostNs, router, v.uplink.hostSide, v.uplink.routerIp, one.ip, one.privateIp]);
     base.remove.push(now() - t);
   }
+  // The removals did remove (their route delete tolerates absence, as the planner's does).
+  const left = (await run(['ip', 'route', 'show', `${one.ip}/32`], { netns: sb.hostNs })).stdout.trim();
+  const elem = (await run(['nft', 'list', 'map', 'inet', 'eci', 'eip_in'], { netns: router })).stdout.includes(`${one.ip} :`);
+  if (left || elem) throw new Error(`EIP ${one.ip} still present after its removal: route ${left || 'gone'}, element ${elem ? 'present' : 'gone'}`);
   // For the record: what one agent pass pays to observe a router holding 10,000 elements.
   const observe: number[] = [];
   for (let r = 0; r < 3; r++) {
@@ -623,6 +636,7 @@ async function main(): Promise<void> {
   try {
     // 1 + 2: the agent.
     const cluster = await startBenchCluster();
+    if (process.env.BENCH_DEBUG) onCleanup('agent output', async () => console.error(`--- agent output:\n${cluster.output()}`));
     const inet = await attachInternetClient(cluster.hostId, '198.51.100.0', 0);
     onCleanup('agent Internet client', () => detachInternetClient(inet));
     const prober = startProber(inet.netns);
@@ -654,7 +668,6 @@ async function main(): Promise<void> {
     process.stdout.write(`  burst of ${BURST}: all gone ${burstDel.ms.toFixed(0)} ms after delete\n`);
     results.agent.burst = { count: BURST, allReachableMs: round(burst.ms), each: stats(burst.each), allGoneMs: round(burstDel.ms) };
     await prober.close();
-    if (process.env.BENCH_DEBUG) console.error(cluster.output());
 
     // Baseline and 3: a standalone sandbox host.
     const sb = await startSandbox();
@@ -671,6 +684,7 @@ async function main(): Promise<void> {
     };
   } finally {
     await cleanupAll();
+    await closeSessions();
   }
   // Leftover check: nothing of this run may remain.
   results.leftovers = await leftoversOfRun();

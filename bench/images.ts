@@ -30,7 +30,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ImageStore, type LocalImage } from '../src/agent/images/image-store.ts';
 import { applyNetwork } from '../src/agent/net/apply.ts';
-import { listNetns, run } from '../src/agent/net/exec.ts';
+import { closeSessions, listNetns, run, sessionPids } from '../src/agent/net/exec.ts';
 import { destroySandboxHost, ensureSandboxHost } from '../src/agent/net/host.ts';
 import { hostNetnsName, instanceNetnsName, shortId } from '../src/agent/net/names.ts';
 import { observeHost } from '../src/agent/net/observe.ts';
@@ -95,6 +95,7 @@ async function leftoversOfRun(): Promise<string[]> {
   const found: string[] = [];
   const prefixes = [...mine.prefixes];
   for (const ns of await listNetns()) if (prefixes.some((p) => ns.startsWith(p))) found.push(`netns ${ns}`);
+  for (const pid of sessionPids()) found.push(`tool session pid ${pid}`);
   const dirs = [...mine.dirs];
   for (const m of listMountPoints()) if (dirs.some((d) => m.startsWith(d))) found.push(`mount ${m}`);
   for (const d of dirs) if (existsSync(d)) found.push(`dir ${d}`);
@@ -519,6 +520,7 @@ async function main(): Promise<void> {
     };
   } finally {
     await cleanupAll();
+    await closeSessions();
   }
   results.loadAverageAtEnd = loadavg().map(round);
   results.leftovers = await leftoversOfRun();
@@ -570,6 +572,7 @@ if (buildArg > 0) {
   main().catch(async (e: unknown) => {
     console.error(`bench:images failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     await cleanupAll();
+    await closeSessions().catch(() => undefined);
     process.exitCode = 1;
   });
 }

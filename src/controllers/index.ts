@@ -10,6 +10,11 @@ import { placementController } from './placement.ts';
 export interface Controller {
   readonly name: string;
   readonly intervalMs: number;
+  /**
+   * Also run a pass as soon as this server commits a write to the store (Store.watch), instead of
+   * waiting for the timer. The timer still runs.
+   */
+  readonly wakeOnChange?: boolean;
   reconcile(now: Date): Promise<void>;
 }
 
@@ -28,25 +33,42 @@ const CONTROLLER_FACTORIES: readonly ((deps: ControllerDeps) => Controller)[] = 
 export function startControllers(deps: ControllerDeps): { stop(): Promise<void> } {
   let stopped = false;
   const running = new Set<Promise<void>>();
+  const unwatch: (() => void)[] = [];
   const timers = CONTROLLER_FACTORIES.map((make) => {
     const c = make(deps);
     let busy = false;
-    return setInterval(() => {
-      if (busy || stopped) return;
+    // A wake during a pass runs one more pass right after it: the running one may have read before
+    // the commit that woke it.
+    let again = false;
+    const tick = () => {
+      if (stopped) return;
+      if (busy) {
+        again = true;
+        return;
+      }
       busy = true;
+      again = false;
       const pass = c
         .reconcile(new Date())
         .catch((e) => console.error(`controller ${c.name}:`, e))
         .finally(() => {
           busy = false;
           running.delete(pass);
+          if (again) tick();
         });
       running.add(pass);
+    };
+    // This server's own commits only: every API call of another process sharing a SQLite file would
+    // poke too (its nonce), and the timer already covers other servers.
+    if (c.wakeOnChange && deps.store.watch) unwatch.push(deps.store.watch(tick, { otherProcesses: false }));
+    return setInterval(() => {
+      if (!busy) tick();
     }, c.intervalMs);
   });
   return {
     async stop() {
       stopped = true;
+      for (const u of unwatch) u();
       for (const t of timers) clearInterval(t);
       await Promise.all(running);
     },

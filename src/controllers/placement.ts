@@ -212,6 +212,9 @@ export function placementController(deps: ControllerDeps, opts: PlacementControl
   return {
     name: 'placement',
     intervalMs,
+    // A create is placed at once instead of up to intervalMs later (bench/agent.ts: ~50 ms of
+    // create → reachable on average).
+    wakeOnChange: true,
     async reconcile(now: Date): Promise<void> {
       const regionsWithHosts = new Set((await deps.store.list<HostData>({ kind: KIND.host })).map((h) => h.region));
       if (regionsWithHosts.size > 0 || now.getTime() - lastFullScan >= FULL_SCAN_MS) {

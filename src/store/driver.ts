@@ -19,5 +19,13 @@ export interface SqlDriver extends SqlConn {
   readonly dialect: 'sqlite' | 'postgres';
   /** Runs fn in one transaction; a lock key serialises transactions sharing it (see Store.tx). */
   transaction<T>(fn: (conn: SqlConn) => Promise<T>, lockKey?: string): Promise<T>;
+  /**
+   * Calls `onCommit` when another process (or this one) may have committed: the SQLite file changed,
+   * or a PostgreSQL `NOTIFY openeci_changes` (see COMMIT_CHANNEL) arrived. Returns the stop function.
+   */
+  watchCommits?(onCommit: () => void): () => void;
   close(): Promise<void>;
 }
+
+/** The PostgreSQL notification channel a transaction that wrote rows agents converge on notifies (sql-store.ts ANNOUNCED). */
+export const COMMIT_CHANNEL = 'openeci_changes';

@@ -3,7 +3,7 @@
 // Serialisation failures and deadlocks are retried a few times with a fresh transaction.
 
 import pg from 'pg';
-import type { Row, SqlConn, SqlDriver } from './driver.ts';
+import { COMMIT_CHANNEL, type Row, type SqlConn, type SqlDriver } from './driver.ts';
 
 const RETRYABLE = new Set(['40001', '40P01']);
 
@@ -79,8 +79,10 @@ export class PostgresDriver implements SqlDriver {
   readonly dialect = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #conn: PgConn;
+  readonly #url: string;
 
   constructor(connectionString: string, poolSize = 10) {
+    this.#url = connectionString;
     this.#pool = new pg.Pool({
       connectionString,
       max: poolSize,
@@ -132,6 +134,40 @@ export class PostgresDriver implements SqlDriver {
         client.release(broken);
       }
     }
+  }
+
+  /**
+   * LISTEN on one dedicated connection (outside the pool). A lost connection is re-opened after a
+   * second, and `onCommit` is called once it listens again, since commits meanwhile were missed.
+   */
+  watchCommits(onCommit: () => void): () => void {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = () => {
+      if (stopped) return;
+      const c = new pg.Client({ connectionString: this.#url });
+      client = c;
+      let failed = false;
+      const fail = () => {
+        if (failed) return;
+        failed = true;
+        void c.end().catch(() => undefined);
+        if (!stopped) retry = setTimeout(connect, 1000);
+      };
+      c.on('error', fail);
+      c.on('end', fail);
+      c.on('notification', () => onCommit());
+      c.connect()
+        .then(() => c.query(`LISTEN ${COMMIT_CHANNEL}`))
+        .then(() => onCommit(), fail);
+    };
+    connect();
+    return () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      void client?.end().catch(() => undefined);
+    };
   }
 
   async close(): Promise<void> {

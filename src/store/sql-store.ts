@@ -1,7 +1,8 @@
 // The Store implemented once in portable SQL over a SqlDriver (node:sqlite or PostgreSQL).
 
 import { ApiError } from '../core/errors.ts';
-import type { Row, SqlConn, SqlDriver } from './driver.ts';
+import { KIND } from '../core/model.ts';
+import { COMMIT_CHANNEL, type Row, type SqlConn, type SqlDriver } from './driver.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import type {
   AccessKey,
@@ -71,12 +72,30 @@ function where(q: ListQuery): { sql: string; params: unknown[] } {
   return { sql: parts.join(' AND '), params };
 }
 
+/**
+ * The kinds whose writes are announced to other processes on PostgreSQL (NOTIFY; SQLite has no
+ * choice, see Store.watch): what host agents converge on. A notifying commit takes PostgreSQL's
+ * notification-queue lock, so writes nobody elsewhere waits for (VPCs, keys, hosts) stay silent.
+ */
+const ANNOUNCED: ReadonlySet<string> = new Set([
+  KIND.containerGroup,
+  KIND.securityGroup,
+  KIND.eip,
+  KIND.natGateway,
+  KIND.snatEntry,
+  KIND.forwardEntry,
+  KIND.bandwidthPackage,
+]);
+
 class SqlTx implements Tx {
   protected readonly conn: SqlConn;
   readonly #pg: boolean;
-  constructor(conn: SqlConn, dialect: 'sqlite' | 'postgres') {
+  /** Called after each write of a resource row, with its kind (Store.watch). */
+  protected onWrite: ((kind: string) => void) | undefined;
+  constructor(conn: SqlConn, dialect: 'sqlite' | 'postgres', onWrite?: (kind: string) => void) {
     this.conn = conn;
     this.#pg = dialect === 'postgres';
+    this.onWrite = onWrite;
   }
 
   async get<D>(kind: string, id: string): Promise<Resource<D> | undefined> {
@@ -116,6 +135,7 @@ class SqlTx implements Tx {
          SELECT seq FROM ins`,
         [r.kind, r.id, r.account, r.region, r.name, r.status, r.parent, r.createdAt, JSON.stringify(r.data), r.kind, r.account, r.region],
       );
+      this.onWrite?.(r.kind);
       return { ...r, seq: Number(rows[0].seq), version: 1 };
     }
     const rows = await this.conn.query(
@@ -128,6 +148,7 @@ class SqlTx implements Tx {
        ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1`,
       [r.kind, r.account, r.region],
     );
+    this.onWrite?.(r.kind);
     return { ...r, seq: Number(rows[0].seq), version: 1 };
   }
 
@@ -139,13 +160,16 @@ class SqlTx implements Tx {
     );
     if (changed !== 1)
       throw new ApiError('Conflict', 'OperationConflict', `The resource ${r.id} was changed by another request; retry.`);
+    this.onWrite?.(r.kind);
     return { ...r, version: r.version + 1 };
   }
 
   async delete(kind: string, id: string): Promise<void> {
     const gone = await this.conn.query('DELETE FROM resources WHERE id = ? AND kind = ? RETURNING account, region', [id, kind]);
-    if (gone.length)
+    if (gone.length) {
       await this.conn.run('UPDATE resource_counts SET n = n - 1 WHERE kind = ? AND account = ? AND region = ?', [kind, gone[0].account, gone[0].region]);
+      this.onWrite?.(kind);
+    }
   }
 
   async allocateIp(scope: string, ranges: readonly IpRange[], owner: string, wanted?: number): Promise<number | undefined> {
@@ -349,11 +373,59 @@ export class SqlStore extends SqlTx implements Store {
   #laterFlush: Promise<void> = Promise.resolve();
   #byIds: Batch<string, Row[]> | undefined;
   #eventsOf: Batch<string, Row[] | undefined> | undefined;
+  /** Listener → whether it hears other processes' commits too. */
+  readonly #watchers = new Map<() => void, boolean>();
+  #unwatchDriver: (() => void) | undefined;
+  #notifyQueued = false;
+  /** A commit of this process is among those the queued poke reports. */
+  #localSeen = false;
 
   private constructor(driver: SqlDriver) {
     super(driver, driver.dialect);
     this.#driver = driver;
     this.dialect = driver.dialect;
+    // A single statement on the store itself (an update outside tx) commits on its own.
+    this.onWrite = (kind) => {
+      if (this.dialect === 'postgres' && ANNOUNCED.has(kind)) void this.#driver.run(`NOTIFY ${COMMIT_CHANNEL}`).catch(() => undefined);
+      this.#changed();
+    };
+  }
+
+  watch(listener: () => void, opts: { readonly otherProcesses?: boolean } = {}): () => void {
+    const remote = opts.otherProcesses ?? true;
+    this.#watchers.set(listener, remote);
+    if (remote) this.#unwatchDriver ??= this.#driver.watchCommits?.(() => this.#changed(true)) ?? (() => undefined);
+    return () => {
+      this.#watchers.delete(listener);
+      if (![...this.#watchers.values()].some(Boolean)) {
+        this.#unwatchDriver?.();
+        this.#unwatchDriver = undefined;
+      }
+    };
+  }
+
+  /**
+   * Pokes the watchers once per turn of the event loop, however many commits it saw; a commit
+   * reported by the driver (`remote`, possibly another process's) only those that asked for it.
+   */
+  #changed(remote = false): void {
+    if (!this.#watchers.size) return;
+    if (!remote) this.#localSeen = true;
+    if (this.#notifyQueued) return;
+    this.#notifyQueued = true;
+    setImmediate(() => {
+      const onlyRemote = !this.#localSeen;
+      this.#notifyQueued = false;
+      this.#localSeen = false;
+      for (const [w, wantsRemote] of [...this.#watchers]) {
+        if (onlyRemote && !wantsRemote) continue;
+        try {
+          w();
+        } catch (e) {
+          console.error('store watcher:', e);
+        }
+      }
+    });
   }
 
   /**
@@ -464,7 +536,27 @@ export class SqlStore extends SqlTx implements Store {
   }
 
   tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string): Promise<T> {
-    return this.#driver.transaction((conn) => fn(new SqlTx(conn, this.dialect)), lockKey);
+    let wrote = false;
+    let announce = false;
+    return this.#driver
+      .transaction(async (conn) => {
+        // A retried transaction starts over.
+        wrote = false;
+        announce = false;
+        const value = await fn(
+          new SqlTx(conn, this.dialect, (kind) => {
+            wrote = true;
+            if (ANNOUNCED.has(kind)) announce = true;
+          }),
+        );
+        // Delivered by PostgreSQL at commit, to every listening server and agent (Store.watch).
+        if (announce && this.dialect === 'postgres') await conn.run(`NOTIFY ${COMMIT_CHANNEL}`);
+        return value;
+      }, lockKey)
+      .then((value) => {
+        if (wrote) this.#changed();
+        return value;
+      });
   }
 
   /**
@@ -576,6 +668,9 @@ export class SqlStore extends SqlTx implements Store {
   }
 
   async close(): Promise<void> {
+    this.#watchers.clear();
+    this.#unwatchDriver?.();
+    this.#unwatchDriver = undefined;
     await this.flushNonces();
     await this.#driver.close();
   }

@@ -10,18 +10,22 @@
 // in it, and a nested `transaction` joins the open one instead of deadlocking on the queue.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { watch } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Row, SqlConn, SqlDriver } from './driver.ts';
 
 export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   readonly #db: DatabaseSync;
+  readonly #path: string;
   readonly #statements = new Map<string, StatementSync>();
   /** The transaction the current async context runs in; `open` turns false once it has ended. */
   readonly #inTx = new AsyncLocalStorage<{ open: boolean }>();
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string) {
+    this.#path = path;
     this.#db = new DatabaseSync(path);
     // A 64 MiB page cache (the default is 2 MiB) keeps the indexes of a large store in memory. A WAL
     // of up to 10,000 pages (40 MiB) before a checkpoint: each checkpoint syncs to disk and blocks
@@ -95,6 +99,27 @@ export class SqliteDriver implements SqlDriver {
     });
     this.#queue = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Another process's commit writes the WAL (or, after a checkpoint, the database file): the
+   * directory is watched (inotify) for either name, which survives the WAL being deleted and
+   * re-created. Reads write neither (the wal-index is shared memory). An in-memory database has no
+   * other writer.
+   */
+  watchCommits(onCommit: () => void): () => void {
+    if (!this.#path || this.#path === ':memory:' || this.#path.startsWith('file:')) return () => undefined;
+    const file = resolve(this.#path);
+    const names = new Set([basename(file), `${basename(file)}-wal`]);
+    try {
+      const w = watch(dirname(file), { persistent: false }, (_event, name) => {
+        if (name && names.has(String(name))) onCommit();
+      });
+      w.on('error', () => undefined);
+      return () => w.close();
+    } catch {
+      return () => undefined;
+    }
   }
 
   async close(): Promise<void> {

@@ -127,6 +127,18 @@ export interface Store extends Tx {
   /** Up to `limit` nonces unexpired at nowMs (for a server's in-memory nonce cache at start-up). */
   liveNonces(nowMs: number, limit: number): Promise<LiveNonce[]>;
 
+  /**
+   * Calls `listener` soon after a transaction that wrote resource rows commits in this process, and
+   * unless `otherProcesses` is false also after commits of other processes sharing the store
+   * (PostgreSQL: LISTEN/NOTIFY, sent by transactions that wrote rows host agents converge on: groups,
+   * security groups, EIPs, NAT gateways and entries, bandwidth packages; SQLite: the file's
+   * directory is watched, so there any write of another process pokes, nonces and events included).
+   * A poke, not data: it may come spuriously or coalesced, so the listener re-reads what it needs,
+   * and it is a shortcut only (anyone relying on it still re-reads on a timer). Returns the
+   * unsubscribe function.
+   */
+  watch?(listener: () => void, opts?: { readonly otherProcesses?: boolean }): () => void;
+
   getAccessKey(accessKeyId: string): Promise<AccessKey | undefined>;
   putAccessKey(k: AccessKey): Promise<void>;
   listAccessKeys(): Promise<AccessKey[]>;

@@ -12,7 +12,8 @@
 // - Not safe to run concurrently with another apply on the same host: the agent's reconcile loop is
 //   the only caller.
 
-import { ExecError, ipBatch, nftApply, run } from './exec.ts';
+import { ExecError, ipBatch, ipBatchForce, nftApply, shell, type SessionOption } from './exec.ts';
+import { isInstanceNetns } from './names.ts';
 import type { NetOp, NetStep } from './plan.ts';
 
 export class NetApplyError extends Error {
@@ -31,34 +32,41 @@ export class NetApplyError extends Error {
 /** The kernel operations apply needs; tests may substitute it to inject failures. */
 export type OpRunner = (op: NetOp) => Promise<void>;
 
+/**
+ * Long-lived tool sessions (exec.ts) serve the namespaces that change again and again: the agent's
+ * own (netns add/del), the host netns and the VPC routers. An instance netns is configured once, when
+ * it is created, so a session there would only linger.
+ */
+const sessionFor = (netns: string | null): { session: boolean } => ({ session: netns === null || !isInstanceNetns(netns) });
+
 export const runOp: OpRunner = async (op) => {
   switch (op.type) {
     case 'netnsAdd':
       try {
-        await run(['ip', 'netns', 'add', op.name]);
+        await ipBatch(null, [`netns add ${op.name}`], sessionFor(null));
       } catch (e) {
         if (!(e instanceof ExecError && /File exists/.test(e.stderr))) throw e;
       }
       return;
     case 'netnsDel':
       try {
-        await run(['ip', 'netns', 'del', op.name]);
+        await ipBatch(null, [`netns del ${op.name}`], sessionFor(null));
       } catch (e) {
         if (!(e instanceof ExecError && /No such file/.test(e.stderr))) throw e;
       }
       return;
     case 'ip':
-      if (!op.bestEffort) return ipBatch(op.netns, op.lines);
+      if (!op.bestEffort) return ipBatch(op.netns, op.lines, sessionFor(op.netns));
       try {
-        await run(['ip', '-force', '-batch', '-'], { netns: op.netns, input: op.lines.join('\n') + '\n' });
+        await ipBatchForce(op.netns, op.lines, sessionFor(op.netns));
       } catch (e) {
         if (!(e instanceof ExecError)) throw e;
       }
       return;
     case 'nft':
-      return nftApply(op.netns, op.script);
+      return nftApply(op.netns, op.script, sessionFor(op.netns));
     case 'sysctl':
-      return writeSysctls(op.netns, op.values);
+      return writeSysctls(op.netns, op.values, sessionFor(op.netns));
   }
 };
 
@@ -66,11 +74,11 @@ export const runOp: OpRunner = async (op) => {
  * Writes `net.…` sysctls of a namespace through /proc/sys (one `sh` in the namespace; /proc/sys/net
  * shows the namespace of the writer, so entering the network namespace is enough). No procps needed.
  */
-export async function writeSysctls(netns: string | null, values: Readonly<Record<string, string>>): Promise<void> {
+export async function writeSysctls(netns: string | null, values: Readonly<Record<string, string>>, opts: SessionOption = {}): Promise<void> {
   const entries = Object.entries(values);
   for (const [k, v] of entries) if (!/^net(\.[A-Za-z0-9_-]+)+$/.test(k) || !/^[0-9]+$/.test(v)) throw new Error(`refusing sysctl ${k}=${v}`);
   const script = entries.map(([k, v]) => `echo ${v} > /proc/sys/${k.replaceAll('.', '/')}`).join(' && ');
-  await run(['sh', '-c', script], { netns });
+  await shell(netns, script, opts);
 }
 
 /** Runs the steps; see the contracts above. Returns the number of steps run. */

@@ -17,6 +17,8 @@ function hash10(...parts: string[]): string {
 export const hostNetnsName = (hostId: string): string => `eci-host-${shortId(hostId)}`;
 export const routerNetnsName = (hostId: string, vpcId: string): string => `${shortId(hostId)}-vpcr-${shortId(vpcId)}`;
 export const instanceNetnsName = (hostId: string, groupId: string): string => `${shortId(hostId)}-eci-${shortId(groupId)}`;
+/** Whether a namespace name is an instance netns (instanceNetnsName's shape). */
+export const isInstanceNetns = (name: string): boolean => /^[^-]+-eci-[^-]+$/.test(name);
 
 /** The veth pair of an instance: `e…` inside the instance netns (renamed eth0 there), `r…` in the router. */
 export const instanceVeth = (hostId: string, groupId: string) => {

@@ -1,11 +1,11 @@
-// Reads the actual network state of one host: the namespaces carrying its prefix, their links,
+// Reads the actual network state of one host: its instance and router namespaces, their links,
 // addresses, routes and forwarding sysctls, and each router's `inet eci` table. Read-only.
 //
 // Cost: per namespace one `ip -j -batch -` (links, addresses, routes); per
 // router one `nft -j list table` and one sysctl read. A namespace that disappears while being read is
 // reported as absent rather than failing the whole observation.
 
-import { ExecError, json, listNetns, run } from './exec.ts';
+import { ExecError, json, listNetns, run, shell } from './exec.ts';
 import { NFT_TABLE, type Elements } from './render.ts';
 import { SG_MARK_PREFIX } from './security-groups.ts';
 
@@ -50,7 +50,7 @@ export interface ObservedNetns {
 export interface ObservedHost {
   /** The host netns as observed (null name: the agent's own namespace). Absent when it does not exist. */
   readonly host?: ObservedNetns;
-  /** Namespaces carrying the host's prefix, by name. */
+  /** The host's instance and router namespaces (`<prefix>eci-…`, `<prefix>vpcr-…`), by name. */
   readonly netns: ReadonlyMap<string, ObservedNetns>;
 }
 
@@ -84,7 +84,9 @@ export async function observeLinks(netns: string | null): Promise<{ links: Obser
 
 /** ip_forward, and every interface's proxy_arp and proxy_delay, of a namespace. */
 export async function observeSysctls(netns: string | null): Promise<Record<string, string>> {
-  const { stdout } = await run(['sh', '-c', 'cd /proc/sys/net/ipv4 && grep -H . ip_forward conf/*/proxy_arp neigh/*/proxy_delay 2>/dev/null; true'], { netns });
+  // In the router's long-lived sh (exec.ts sessions): read every pass. A subshell, so the session
+  // keeps its working directory.
+  const stdout = await shell(netns, '(cd /proc/sys/net/ipv4 && grep -H . ip_forward conf/*/proxy_arp neigh/*/proxy_delay 2>/dev/null); true', { session: true });
   const out: Record<string, string> = {};
   for (const line of stdout.split('\n')) {
     const i = line.indexOf(':');
@@ -148,33 +150,32 @@ const isGone = (e: unknown) => e instanceof ExecError && /No such file|does not 
 
 /**
  * Observes the host: its host netns (null = own namespace; a named one that does not exist is
- * reported absent) and every namespace whose name starts with `prefix`. `routers` names the namespaces
- * whose nft table and sysctls are read (every `<prefix>vpcr-…` namespace is a router).
+ * reported absent) and its instance and router namespaces (`<prefix>eci-…`, `<prefix>vpcr-…`); the
+ * routers' nft tables and sysctls are read too.
  */
 export async function observeHost(hostNetns: string | null, prefix: string): Promise<ObservedHost> {
   const names = await listNetns();
-  let host: ObservedNetns | undefined;
-  if (hostNetns === null || names.includes(hostNetns)) {
-    const l = await observeLinks(hostNetns);
-    host = { name: hostNetns, ...l, sysctls: {} };
-  }
-  const mine = names.filter((n) => n.startsWith(prefix) && n !== hostNetns);
-  const observed = await Promise.all(
-    mine.map(async (name): Promise<ObservedNetns | undefined> => {
-      try {
-        const router = name.startsWith(`${prefix}vpcr-`);
-        const [l, sysctls, nft] = await Promise.all([
-          observeLinks(name),
-          router ? observeSysctls(name) : Promise.resolve({}),
-          router ? observeNft(name) : Promise.resolve(undefined),
-        ]);
-        return { name, ...l, sysctls, ...(router ? { nft } : {}) };
-      } catch (e) {
-        if (isGone(e)) return undefined;
-        throw e;
-      }
-    }),
-  );
+  // Only what the planner reads: instance and router namespaces (an Internet client of a test, say,
+  // carries the prefix too; observing it would cost a spawn per pass for nothing).
+  const mine = names.filter((n) => (n.startsWith(`${prefix}eci-`) || n.startsWith(`${prefix}vpcr-`)) && n !== hostNetns);
+  const readOne = async (name: string): Promise<ObservedNetns | undefined> => {
+    try {
+      const router = name.startsWith(`${prefix}vpcr-`);
+      const [l, sysctls, nft] = await Promise.all([
+        observeLinks(name),
+        router ? observeSysctls(name) : Promise.resolve({}),
+        router ? observeNft(name) : Promise.resolve(undefined),
+      ]);
+      return { name, ...l, sysctls, ...(router ? { nft } : {}) };
+    } catch (e) {
+      if (isGone(e)) return undefined;
+      throw e;
+    }
+  };
+  // The host netns is read alongside the others (one spawn each, all in parallel).
+  const readHost = async (): Promise<ObservedNetns | undefined> =>
+    hostNetns === null || names.includes(hostNetns) ? { name: hostNetns, ...(await observeLinks(hostNetns)), sysctls: {} } : undefined;
+  const [host, observed] = await Promise.all([readHost(), Promise.all(mine.map(readOne))]);
   const netns = new Map<string, ObservedNetns>();
   for (const o of observed) if (o && o.name) netns.set(o.name, o);
   return { ...(host ? { host } : {}), netns };
