@@ -11,6 +11,7 @@ import {
   DEFAULT_EIP_MBIT,
   DOWNLOAD_PRIO_MAP,
   planShaping,
+  renderPrioDelta,
   renderPrioMap,
   renderPrioStatement,
   renderShapingClasses,
@@ -225,19 +226,36 @@ async function planVpcShaping(tx: Tx, vpcs: readonly VpcNet[], eips: readonly Re
 
 type Shaper = ReturnType<typeof createShaper>;
 
-/** Applies tc classes as deltas from what this process last applied (everything once after a start). */
-function createShaper() {
+/**
+ * Applies tc classes as deltas from what this process last applied (everything once after a start), and
+ * the host namespace's download classification as nft map element deltas. What the kernel holds is
+ * checked again (the root qdiscs listed, the host table reloaded whole) at most every SHAPER_VERIFY_MS,
+ * so drift (a deleted qdisc, a flushed table) is repaired within a resync without every pass paying two
+ * `tc` spawns and a table reload (about 30 ms of each create).
+ */
+function createShaper(now: () => number = Date.now) {
   const applied = new Map<string, ShapePlan>();
-  let hostTable: string | undefined;
+  const verifiedAt = new Map<string, number>();
+  let hostRules: string | undefined;
+  let hostPrio = new Map<string, string>();
+  let hostVerifiedAt = 0;
 
   const device = async (netns: string | null, dev: string, plan: ShapePlan) => {
     const key = `${netns}/${dev}`;
+    const known = applied.get(key);
+    if (known && now() - (verifiedAt.get(key) ?? 0) < SHAPER_VERIFY_MS) {
+      const lines = renderShapingDelta(dev, known, plan);
+      if (lines.length) await tcBatch(netns, lines);
+      applied.set(key, plan);
+      return;
+    }
     const qdiscs = await json<{ kind: string; handle: string; root?: boolean }[]>(netns, ['tc', '-j', 'qdisc', 'show', 'dev', dev]);
     const rooted = qdiscs.some((q) => q.kind === 'htb' && q.handle === '1:' && q.root);
-    const prev = rooted ? applied.get(key) : undefined;
+    const prev = rooted ? known : undefined;
     const lines = prev ? renderShapingDelta(dev, prev, plan) : [...(rooted ? [] : renderShapingRoot(dev)), ...renderShapingClasses(dev, plan)];
     if (lines.length) await tcBatch(netns, lines);
     applied.set(key, plan);
+    verifiedAt.set(key, now());
   };
 
   return {
@@ -251,17 +269,29 @@ function createShaper() {
       const prio = new Map<string, string>();
       for (const p of shapes.values()) for (const [ip, id] of p.prio) prio.set(ip, id);
       const rules = vpcs.map((v) => `    ${renderPrioStatement('down', v.uplink.hostSide)}\n`).join('');
-      const table = vpcs.length
-        ? `table inet ${HOST_SHAPE_TABLE}\ndelete table inet ${HOST_SHAPE_TABLE}\ntable inet ${HOST_SHAPE_TABLE} {\n  ${renderPrioMap(DOWNLOAD_PRIO_MAP, { classes: [], prio })}  chain shape {\n    type filter hook postrouting priority 0; policy accept;\n${rules}  }\n}\n`
-        : `table inet ${HOST_SHAPE_TABLE}\ndelete table inet ${HOST_SHAPE_TABLE}\n`;
-      if (table !== hostTable) {
+      if (rules === hostRules && now() - hostVerifiedAt < SHAPER_VERIFY_MS) {
+        const delta = vpcs.length ? renderPrioDelta(DOWNLOAD_PRIO_MAP, { classes: [], prio: hostPrio }, { classes: [], prio }, `inet ${HOST_SHAPE_TABLE}`) : '';
+        if (delta) await nftApply(hostNetns, delta);
+      } else {
+        const table = vpcs.length
+          ? `table inet ${HOST_SHAPE_TABLE}\ndelete table inet ${HOST_SHAPE_TABLE}\ntable inet ${HOST_SHAPE_TABLE} {\n  ${renderPrioMap(DOWNLOAD_PRIO_MAP, { classes: [], prio })}  chain shape {\n    type filter hook postrouting priority 0; policy accept;\n${rules}  }\n}\n`
+          : `table inet ${HOST_SHAPE_TABLE}\ndelete table inet ${HOST_SHAPE_TABLE}\n`;
         await nftApply(hostNetns, table);
-        hostTable = table;
+        hostRules = rules;
+        hostVerifiedAt = now();
       }
-      for (const key of [...applied.keys()]) if (!vpcs.some((v) => key.endsWith(`/${v.uplink.routerSide}`) || key.endsWith(`/${v.uplink.hostSide}`))) applied.delete(key);
+      hostPrio = prio;
+      for (const key of [...applied.keys()])
+        if (!vpcs.some((v) => key.endsWith(`/${v.uplink.routerSide}`) || key.endsWith(`/${v.uplink.hostSide}`))) {
+          applied.delete(key);
+          verifiedAt.delete(key);
+        }
     },
   };
 }
+
+/** How long what the shaper applied is trusted before the kernel is checked again (the agent's resync period). */
+const SHAPER_VERIFY_MS = 5_000;
 
 const HOST_SHAPE_TABLE = 'eci_bw';
 

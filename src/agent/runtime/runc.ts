@@ -257,7 +257,9 @@ export async function startShim(s: ShimStart, timeoutMs = 10_000): Promise<{ pid
     closeSync(err);
   }
   const deadline = Date.now() + timeoutMs;
-  for (let wait = 2; Date.now() < deadline; wait = Math.min(wait * 2, 50)) {
+  // A short poll: runc writes the pid file 40–100 ms after the spawn, and every millisecond between that
+  // and our noticing is start latency (a read of a missing file costs microseconds).
+  for (let wait = 2; Date.now() < deadline; wait = Math.min(wait + 1, 5)) {
     const pid = readPid(f.pid);
     if (pid) return { pid, exited: readExit(s.containerDir) };
     const exited = readExit(s.containerDir);
