@@ -44,6 +44,7 @@ import { RuncRuntime, runcContainerId } from '../src/agent/runtime/runtime.ts';
 import type { EipData, VpcData, VSwitchData } from '../src/core/model.ts';
 import { $Eci, EciClient } from '../test/helpers/sdk.ts';
 import { BIN, startServer, type TestServer } from '../test/helpers/server.ts';
+import { cleanupAll, errorText, onCleanup } from './cleanup.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BASELINE = join(ROOT, 'bench', 'baseline');
@@ -55,7 +56,6 @@ const TARGETS = { createP50Ms: 150, createP95Ms: 400, createVsBaseline: 2, burst
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.timeOrigin + performance.now();
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 function quantile(xs: readonly number[], q: number): number {
   if (!xs.length) return NaN;
@@ -77,7 +77,6 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
 
 // ---- cleanup registry: everything made here is undone in reverse, also on failure / signals ----------
 
-const cleanups: { what: string; fn: () => Promise<void> }[] = [];
 /** Netns name prefixes and directories of this run, for the final leftover check. */
 const ours = { prefixes: new Set<string>(), dirs: new Set<string>() };
 
@@ -91,22 +90,6 @@ async function leftoversOfRun(): Promise<string[]> {
   for (const d of dirs) if (existsSync(d)) found.push(`dir ${d}`);
   return found;
 }
-const onCleanup = (what: string, fn: () => Promise<void>) => cleanups.push({ what, fn });
-let cleaning: Promise<void> | undefined;
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length) {
-      const c = cleanups.pop()!;
-      await c.fn().catch((e: unknown) => console.error(`cleanup ${c.what}: ${errorText(e)}`));
-    }
-  })();
-  return cleaning;
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.once(sig, () => {
-    console.error(`\n${sig}: cleaning up`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
 
 // ---- the prober: one long-lived process in the Internet namespace -----------------------------------
 //

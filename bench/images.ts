@@ -46,6 +46,7 @@ import type { ContainerGroupData, EipData, VpcData, VSwitchData } from '../src/c
 import { containerSpec, groupSpec } from '../test/agent/runtime-fixture.ts';
 import { buildImageLayout, busyboxLayer, pushImage, randomLayer } from '../test/helpers/oci-image.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
+import { cleanupAll, errorText, onCleanup } from './cleanup.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BASELINE = join(ROOT, 'bench', 'baseline');
@@ -59,7 +60,6 @@ const IMAGE_CMD = ['sleep', '3600'];
 const TARGETS = { coldPullVsSkopeo: 1.5, warmStartVsRunc: 1.2 };
 
 const now = () => performance.now();
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const round = (x: number) => Math.round(x * 10) / 10;
 function quantile(xs: readonly number[], q: number): number {
   if (!xs.length) return NaN;
@@ -69,27 +69,10 @@ function quantile(xs: readonly number[], q: number): number {
 const ratioOf = (ours: readonly number[], base: readonly number[]) => Math.round((quantile(ours, 0.5) / quantile(base, 0.5)) * 100) / 100;
 const stats = (xs: readonly number[]) => ({ n: xs.length, p50: round(quantile(xs, 0.5)), min: round(Math.min(...xs)), max: round(Math.max(...xs)), samples: xs.map(round) });
 
-// ---- cleanup registry: everything made here is undone in reverse, also on failure / signals ----------
+// ---- what this run made (cleanup.ts undoes it; this is for the final leftover check) ----------------
 
-const cleanups: { what: string; fn: () => Promise<void> }[] = [];
 /** Netns name prefixes and directories of this run, for the final leftover check. */
 const mine = { prefixes: new Set<string>(), dirs: new Set<string>(), cgroups: new Set<string>(), runcIds: new Set<string>() };
-const onCleanup = (what: string, fn: () => Promise<void>) => cleanups.push({ what, fn });
-let cleaning: Promise<void> | undefined;
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length) {
-      const c = cleanups.pop()!;
-      await c.fn().catch((e: unknown) => console.error(`cleanup ${c.what}: ${errorText(e)}`));
-    }
-  })();
-  return cleaning;
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.once(sig, () => {
-    console.error(`\n${sig}: cleaning up`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
 
 async function leftoversOfRun(): Promise<string[]> {
   const found: string[] = [];
