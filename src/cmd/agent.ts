@@ -249,6 +249,20 @@ function createShaper(now: () => number = Date.now) {
       applied.set(key, plan);
       return;
     }
+    if (!known) {
+      // A device this process never shaped is most often a new VPC's uplink (on the create path): its
+      // root is added with its classes in one batch. When a root is there already (an agent restart),
+      // `qdisc add` fails before any class line ran, and the listing below decides.
+      try {
+        await tcBatch(netns, [...renderShapingRootAdd(dev), ...renderShapingClasses(dev, plan)]);
+        applied.set(key, plan);
+        verifiedAt.set(key, now());
+        return;
+      } catch {
+        // fall through
+      }
+    }
+    // Listed: `qdisc replace` of an existing HTB root fails ("change operation not supported").
     const qdiscs = await json<{ kind: string; handle: string; root?: boolean }[]>(netns, ['tc', '-j', 'qdisc', 'show', 'dev', dev]);
     const rooted = qdiscs.some((q) => q.kind === 'htb' && q.handle === '1:' && q.root);
     const prev = rooted ? known : undefined;
@@ -262,9 +276,8 @@ function createShaper(now: () => number = Date.now) {
     async apply(hostNetns: string | null, vpcs: readonly VpcNet[], shapes: ReadonlyMap<string, ShapePlan>): Promise<void> {
       for (const v of vpcs) {
         const plan = shapes.get(v.vpcId);
-        if (!plan) continue;
-        await device(v.netns, v.uplink.routerSide, plan);
-        await device(hostNetns, v.uplink.hostSide, plan);
+        // A VPC's two uplink ends live in different namespaces: shaped side by side.
+        if (plan) await Promise.all([device(v.netns, v.uplink.routerSide, plan), device(hostNetns, v.uplink.hostSide, plan)]);
       }
       const prio = new Map<string, string>();
       for (const p of shapes.values()) for (const [ip, id] of p.prio) prio.set(ip, id);
@@ -294,6 +307,9 @@ function createShaper(now: () => number = Date.now) {
 const SHAPER_VERIFY_MS = 5_000;
 
 const HOST_SHAPE_TABLE = 'eci_bw';
+
+/** The HTB root as an `add`, which fails (changing nothing) when the device has a root qdisc already. */
+const renderShapingRootAdd = (dev: string): string[] => renderShapingRoot(dev).map((l) => l.replace(/^qdisc replace /, 'qdisc add '));
 
 interface DriverDeps {
   readonly hostId: string;
