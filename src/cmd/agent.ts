@@ -156,8 +156,15 @@ async function deleteNetns(name: string): Promise<void> {
 /** A Tx that reads nothing (destroyAll: plan the host as if it held no group). */
 const emptyTx = { list: async () => [] } as unknown as Tx;
 
-async function syncHostNetwork(tx: Tx, hostId: string, hostNetns: string | null, groups: readonly Resource<ContainerGroupData>[], shaping: Shaper): Promise<void> {
-  const vpcIds = new Set(groups.map((g) => g.data.VpcId));
+async function syncHostNetwork(
+  tx: Tx,
+  hostId: string,
+  hostNetns: string | null,
+  groups: readonly Resource<ContainerGroupData>[],
+  shaping: Shaper,
+  keepVpcs: readonly string[] = [],
+): Promise<void> {
+  const vpcIds = new Set([...groups.map((g) => g.data.VpcId), ...keepVpcs]);
   const inVpc = <D extends { VpcId: string }>(rows: Resource<D>[]) => rows.filter((r) => vpcIds.has(r.data.VpcId));
   const [vpcs, vSwitches, sgs, eips, nats] = vpcIds.size
     ? await Promise.all([
@@ -185,6 +192,7 @@ async function syncHostNetwork(tx: Tx, hostId: string, hostNetns: string | null,
     natGateways: nats.map((r) => r.data),
     snatEntries: snats.map((r) => r.data),
     forwardEntries: dnats.map((r) => r.data),
+    keepVpcs,
   });
   const observed = await observeHost(hostNetns, desired.prefix);
   const sgData = sgs.map((r) => r.data);
@@ -303,6 +311,14 @@ function createShaper(now: () => number = Date.now) {
   };
 }
 
+/**
+ * How long a VPC's router stays on a host after its last instance there is gone. A delete followed by a
+ * create in the same VPC (a replaced pod, a job run after job run) then reuses the router instead of
+ * tearing it down and building it again (namespace, uplink, sysctls, nft table, qdiscs: 25–40 ms of the
+ * create). Short, so a host holds no router for long that it does not need.
+ */
+const ROUTER_GRACE_MS = 2_000;
+
 /** How long what the shaper applied is trusted before the kernel is checked again (the agent's resync period). */
 const SHAPER_VERIFY_MS = 5_000;
 
@@ -356,7 +372,26 @@ interface GroupRound {
 function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: boolean }, stateDir: string): GroupDriver {
   const { runtime, hostId } = d;
   const shaper = createShaper();
-  const network = (tx: Tx, groups: readonly Resource<ContainerGroupData>[]) => syncHostNetwork(tx, hostId, hostNetns.name, groups, shaper);
+  /** VPC → when an instance of it was last on this host (router grace, see ROUTER_GRACE_MS). */
+  const vpcLastUsed = new Map<string, number>();
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  const network = (tx: Tx, groups: readonly Resource<ContainerGroupData>[]) => {
+    const at = d.now().getTime();
+    for (const g of groups) vpcLastUsed.set(g.data.VpcId, at);
+    const keep: string[] = [];
+    for (const [vpcId, t] of vpcLastUsed) {
+      if (at - t >= ROUTER_GRACE_MS) vpcLastUsed.delete(vpcId);
+      else if (t < at) keep.push(vpcId);
+    }
+    // A pass when the grace ends removes the router (the resync would, later).
+    if (keep.length && !graceTimer)
+      graceTimer = setTimeout(() => {
+        graceTimer = undefined;
+        wake();
+      }, ROUTER_GRACE_MS + 50);
+    graceTimer?.unref();
+    return syncHostNetwork(tx, hostId, hostNetns.name, groups, shaper, keep);
+  };
   /** Per group: the lifecycle planner's memory and the results of its asynchronous actions. */
   const rounds = new Map<string, GroupRound>();
   let wake: () => void = () => undefined;

@@ -66,6 +66,15 @@ describe('deriveHostNetwork', () => {
 
   it('routes the instance EIPs and the NAT gateway EIPs to the VPC', () => assert.deepEqual(a.publicIps, ['203.0.113.10', '203.0.113.20']));
 
+  it('keeps a router without instances only for a VPC it is asked to keep (the agent\'s grace after the last instance)', () => {
+    const none = input({ groups: [], eips: [], natGateways: [], snatEntries: [], forwardEntries: [] });
+    assert.deepEqual(deriveHostNetwork(none).vpcs, []);
+    const kept = deriveHostNetwork({ ...none, keepVpcs: ['vpc-z', 'vpc-unknown'] });
+    assert.deepEqual(kept.vpcs.map((v) => [v.vpcId, v.netns, v.instances.length]), [['vpc-z', routerNetnsName(HOST, 'vpc-z'), 0]]);
+    // A kept VPC that has instances is just a VPC with instances.
+    assert.deepEqual(deriveHostNetwork(input({ keepVpcs: ['vpc-a'] })), d);
+  });
+
   it('expands DNAT port ranges pairwise', () =>
     assert.deepEqual(
       a.dnatPort.map((p) => `${p.externalIp}:${p.protocol}:${p.externalPort}->${p.internalIp}:${p.internalPort}`),

@@ -47,6 +47,12 @@ export interface HostNetworkInput {
   readonly natGateways: readonly NatGatewayData[];
   readonly snatEntries: readonly SnatEntryData[];
   readonly forwardEntries: readonly ForwardEntryData[];
+  /**
+   * VPCs whose router stays although no instance of theirs is on the host (any in `vpcs`): the agent keeps
+   * a router briefly after its last instance left, so a delete followed by a create does not tear the
+   * router down and build it again.
+   */
+  readonly keepVpcs?: readonly string[];
 }
 
 export interface UplinkNet {
@@ -254,6 +260,7 @@ export function deriveHostNetwork(input: HostNetworkInput): HostNetwork {
     instancesByVpc.set(g.VpcId, list);
   }
 
+  for (const vpcId of input.keepVpcs ?? []) if (vpcById.has(vpcId) && !instancesByVpc.has(vpcId)) instancesByVpc.set(vpcId, []);
   const vpcIds = [...instancesByVpc.keys()];
   const creationOrder = [...vpcIds].sort((a, b) => {
     const ta = vpcById.get(a)!.CreationTime;
