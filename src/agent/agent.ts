@@ -21,7 +21,7 @@ import { KIND, type ContainerGroupData } from '../core/model.ts';
 import { rfc3339 } from '../core/time.ts';
 import { removeContainerGroup } from '../api/resources/container-group.ts';
 import type { Resource, Store, Tx } from '../store/store.ts';
-import { AgentApiError, startAgentApi, type AgentApi, type ExecOutput, type ExecRequest, type LogRequest } from './api.ts';
+import { AgentApiError, startAgentApi, type AgentApi, type ExecOutput, type ExecRequest, type ExecStream, type LogRequest } from './api.ts';
 import type { MetricsSampler } from './metrics.ts';
 import { closeSessions } from './net/exec.ts';
 
@@ -88,6 +88,8 @@ export interface GroupDriver {
   localGroups(): Promise<string[]>;
   readLog(group: Resource<ContainerGroupData>, req: LogRequest): Promise<string>;
   exec(group: Resource<ContainerGroupData>, req: ExecRequest, timeoutMs: number): Promise<ExecOutput>;
+  /** An interactive exec in a running container (checks as exec does). */
+  execStream(group: Resource<ContainerGroupData>, req: ExecRequest): Promise<ExecStream>;
   /** Removes every container, namespace and mount the driver ever made on this host (eci dev exit). */
   destroyAll(): Promise<void>;
 }
@@ -192,6 +194,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         if (g.status !== 'Running' && g.status !== 'Updating')
           throw new AgentApiError(400, 'IncorrectStatus', `The container group ${g.id} is ${g.status}; a command runs only in a Running container group.`);
         return driver.exec(g, req, timeoutMs);
+      },
+      async execStream(req) {
+        const g = await findGroup(req.ContainerGroupId);
+        if (g.status !== 'Running' && g.status !== 'Updating')
+          throw new AgentApiError(400, 'IncorrectStatus', `The container group ${g.id} is ${g.status}; a command runs only in a Running container group.`);
+        return driver.execStream(g, req);
       },
       ...(opts.metrics
         ? {

@@ -9,14 +9,20 @@
 // - Every request carries `Authorization: Bearer <token>`; anything else is 401.
 // - Errors answer `{Code, Message}` with the HTTP status of the error's kind, so the server can relay
 //   the agent's error code unchanged.
-// - Non-Sync exec answers an HttpUrl that runs the command once when fetched (GET) and streams its
-//   combined output; the URL carries a one-time secret and expires after SESSION_TTL_MS. Interactive
-//   sessions (WebSocket, TTY) are not supported: WebSocketUri is '', TTY is refused, and the command
-//   gets no stdin (Stdin, true by default on the wire, is accepted and has no effect).
+// - Non-Sync exec answers a WebSocketUri for an interactive session and, without TTY, also an HttpUrl
+//   that runs the command once when fetched (GET) and answers its combined output (no stdin). Each URL
+//   carries a one-time secret and expires after SESSION_TTL_MS; using one of the two spends both.
+// - The WebSocket session speaks Kubernetes' channel protocol (v4.channel.k8s.io): every binary frame
+//   starts with a channel byte — 0 stdin (client → agent), 1 stdout, 2 stderr, 3 status (agent →
+//   client: `{"ExitCode":N}` once the process ended, then a normal close). A text frame from the
+//   client is stdin as well, for simple clients. With TTY the process has a terminal (stderr arrives
+//   on stdout, as on any terminal); with Stdin false its stdin is closed at once. A client that closes
+//   the socket ends the process.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { MetricRecord } from '../core/metrics.ts';
 
 export interface LogRequest {
@@ -65,6 +71,17 @@ export interface AgentApiHandlers {
   exec(req: ExecRequest, timeoutMs: number): Promise<ExecOutput>;
   /** The group's recent metric samples, oldest first (DescribeContainerGroupMetric); absent = 404. */
   metrics?(req: MetricsRequest): Promise<MetricsResponse>;
+  /** Starts an interactive exec (non-Sync ExecContainerCommand); absent = no WebSocket sessions. */
+  execStream?(req: ExecRequest): Promise<ExecStream>;
+}
+
+/** An interactive exec's streams (src/agent/runtime/runc.ts runcExecStream). */
+export interface ExecStream {
+  readonly stdin: NodeJS.WritableStream;
+  readonly stdout: NodeJS.ReadableStream;
+  readonly stderr: NodeJS.ReadableStream;
+  readonly exited: Promise<number>;
+  kill(): void;
 }
 
 export interface MetricsRequest {
@@ -183,12 +200,14 @@ export async function startAgentApi(opts: { handlers: AgentApiHandlers; port?: n
         const out = await opts.handlers.exec(er, SYNC_EXEC_TIMEOUT_MS);
         return send(res, 200, { SyncResponse: out.output, ExitCode: out.exitCode });
       }
-      if (er.TTY)
-        throw new AgentApiError(400, 'UnsupportedOperation', 'Interactive exec (TTY) is not supported by OpenECI yet; use Sync=true, or TTY=false for an HttpUrl that runs the command once (without stdin).');
+      if (er.TTY && !opts.handlers.execStream) throw new AgentApiError(400, 'UnsupportedOperation', 'This agent has no interactive exec sessions; use Sync=true.');
       const id = randomBytes(24).toString('hex');
       for (const [k, v] of sessions) if (v.expires < Date.now()) sessions.delete(k);
       sessions.set(id, { req: er, expires: Date.now() + SESSION_TTL_MS });
-      return send(res, 200, { WebSocketUri: '', HttpUrl: `http://127.0.0.1:${port}/v1/exec-sessions/${id}` });
+      return send(res, 200, {
+        WebSocketUri: opts.handlers.execStream ? `ws://127.0.0.1:${port}/v1/exec-ws/${id}` : '',
+        HttpUrl: er.TTY ? '' : `http://127.0.0.1:${port}/v1/exec-sessions/${id}`,
+      });
     }
     throw new AgentApiError(404, 'InvalidParameter', `No such agent endpoint: ${url.pathname}`);
   };
@@ -200,6 +219,20 @@ export async function startAgentApi(opts: { handlers: AgentApiHandlers; port?: n
       else send(res, 500, { Code: 'InternalError', Message: e instanceof Error ? e.message : 'internal error' });
     });
   });
+  // Interactive sessions: the upgrade is authorised by the session id alone (handed out once, to an
+  // authenticated caller), like the HttpUrl.
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const m = /^\/v1\/exec-ws\/([0-9a-f]{48})$/.exec(new URL(req.url ?? '/', 'http://agent').pathname);
+    const s = m ? sessions.get(m[1]) : undefined;
+    if (m) sessions.delete(m[1]);
+    if (!s || s.expires < Date.now() || !opts.handlers.execStream) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const execStream = opts.handlers.execStream;
+    wss.handleUpgrade(req, socket, head, (ws) => void serveExecSession(ws, () => execStream(s.req), s.req.Stdin || s.req.TTY));
+  });
   port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
@@ -210,6 +243,7 @@ export async function startAgentApi(opts: { handlers: AgentApiHandlers; port?: n
     token,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
@@ -247,4 +281,34 @@ export async function callAgent<T>(endpoint: string, token: string, path: '/v1/l
   }
   if (status < 200 || status >= 300) throw new AgentApiError(status, String(parsed.Code ?? 'InternalError'), String(parsed.Message ?? `HTTP ${status}`));
   return parsed as T;
+}
+
+const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, status: 3 } as const;
+
+/** Relays one interactive exec over a WebSocket (the channel protocol in the header). */
+async function serveExecSession(ws: WebSocket, start: () => Promise<ExecStream>, stdin: boolean): Promise<void> {
+  const frame = (channel: number, data: Buffer | string) => {
+    if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([channel]), typeof data === 'string' ? Buffer.from(data) : data]));
+  };
+  let stream: ExecStream;
+  try {
+    stream = await start();
+  } catch (e) {
+    frame(CHANNEL.status, JSON.stringify({ ExitCode: -1, Code: e instanceof AgentApiError ? e.code : 'InternalError', Message: e instanceof Error ? e.message : String(e) }));
+    ws.close(1011);
+    return;
+  }
+  if (!stdin) stream.stdin.end();
+  stream.stdout.on('data', (c: Buffer) => frame(CHANNEL.stdout, c));
+  stream.stderr.on('data', (c: Buffer) => frame(CHANNEL.stderr, c));
+  ws.on('message', (data: RawData, isBinary: boolean) => {
+    if (!stdin) return;
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (!isBinary) stream.stdin.write(buf);
+    else if (buf[0] === CHANNEL.stdin) stream.stdin.write(buf.subarray(1));
+  });
+  ws.on('close', () => stream.kill());
+  const code = await stream.exited;
+  frame(CHANNEL.status, JSON.stringify({ ExitCode: code }));
+  ws.close(1000);
 }

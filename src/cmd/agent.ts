@@ -579,6 +579,13 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
       return { output: out.stdout + out.stderr, exitCode: out.exitCode };
     },
 
+    async execStream(g, req) {
+      if (!g.data.Containers.some((c) => c.Name === req.ContainerName)) throw new AgentApiError(400, 'InvalidParameter', `The container group ${g.id} has no container "${req.ContainerName}".`);
+      const s = await runtime.state(g.id, req.ContainerName);
+      if (s.state !== 'running') throw new AgentApiError(400, 'IncorrectStatus', `The container ${req.ContainerName} of ${g.id} is not running.`);
+      return runtime.execStream(g.id, req.ContainerName, req.Command, req.TTY);
+    },
+
     async destroyAll() {
       const groups = [...new Set((await runtime.list()).map((c) => c.groupId))];
       for (const id of groups) await this.teardownGroup(id, 0);

@@ -163,11 +163,12 @@ describe('host agent end to end', { skip: isRoot ? false : 'needs root (network 
       new $Eci.ExecContainerCommandRequest({ regionId: REGION, containerGroupId: id, containerName: 'app', command: JSON.stringify(['sh', '-c', 'echo out-$((6*7)); hostname']), sync: true }),
     );
     assert.equal(exec.body!.syncResponse, 'out-42\nhello\n');
-    // Non-Sync: an HttpUrl that runs the command once.
+    // Non-Sync: a WebSocketUri for an interactive session (test/agent/e2e-exec.test.ts) and an HttpUrl
+    // that runs the command once; using one spends both.
     const session = await eci.execContainerCommand(
       new $Eci.ExecContainerCommandRequest({ regionId: REGION, containerGroupId: id, containerName: 'app', command: JSON.stringify(['echo', 'via-url']), sync: false, TTY: false, stdin: false }),
     );
-    assert.equal(session.body!.webSocketUri, '');
+    assert.match(session.body!.webSocketUri ?? '', /^ws:\/\/127\.0\.0\.1:\d+\/v1\/exec-ws\/[0-9a-f]{48}$/);
     const viaUrl = await fetch(session.body!.httpUrl!);
     assert.equal(await viaUrl.text(), 'via-url\n');
     assert.equal((await fetch(session.body!.httpUrl!)).status, 404, 'a session URL runs its command once');

@@ -137,6 +137,52 @@ export function runcExec(root: string, id: string, argv: readonly string[], opts
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
 
+/** An interactive exec: the process's stdin and output streams, and its exit. */
+export interface ExecStream {
+  readonly stdin: NodeJS.WritableStream;
+  readonly stdout: NodeJS.ReadableStream;
+  readonly stderr: NodeJS.ReadableStream;
+  /** The exit code (128+N for signal N, -1 when it could not run). */
+  readonly exited: Promise<number>;
+  /** Ends the session: the exec'd process is killed (runc, its parent, then reaps it and returns). */
+  kill(): void;
+}
+
+/**
+ * `runc exec` with its stdio as pipes, for an interactive session. With `tty` the process gets a terminal:
+ * runc's foreground `--tty` needs its own stdio to be one, so it runs under util-linux `script`, which
+ * makes a pseudo-terminal for it and relays it to the pipes (stderr then comes merged into stdout, as on
+ * any terminal); `script -e` answers the command's exit code.
+ */
+export function runcExecStream(root: string, id: string, argv: readonly string[], opts: { tty: boolean; pidDir: string }): ExecStream {
+  mkdirSync(opts.pidDir, { recursive: true });
+  const pidFile = join(opts.pidDir, `exec-${process.pid}-${Math.random().toString(36).slice(2, 10)}.pid`);
+  const runcArgs = ['--root', root, 'exec', ...(opts.tty ? ['--tty'] : []), '--pid-file', pidFile, id, ...argv];
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const child = opts.tty
+    ? spawn('script', ['--quiet', '--return', '--command', ['runc', ...runcArgs].map(quote).join(' '), '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn('runc', runcArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('close', (code, signal) => {
+      rmSync(pidFile, { force: true });
+      resolve(code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : -1));
+    });
+  });
+  child.stdin.on('error', () => undefined);
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    exited,
+    kill() {
+      const pid = readPid(pidFile);
+      if (pid !== null && pidAlive(pid)) tryKill(pid, 'SIGKILL');
+      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+    },
+  };
+}
+
 export function readPid(file: string): number | null {
   try {
     const pid = Number(readFileSync(file, 'utf8').trim());

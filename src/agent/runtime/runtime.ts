@@ -33,6 +33,8 @@ import {
   shimAlive,
   runcDelete,
   runcExec,
+  runcExecStream,
+  type ExecStream,
   runcKill,
   runcState,
   shimFiles,
@@ -41,7 +43,7 @@ import {
   type ExecOutput,
 } from './runc.ts';
 
-export type { ExecOutput } from './runc.ts';
+export type { ExecOutput, ExecStream } from './runc.ts';
 export type { LogQuery } from './logs.ts';
 
 export interface ContainerRunStatus {
@@ -89,6 +91,8 @@ export interface ContainerRuntime {
   state(groupId: string, name: string): Promise<ContainerRunStatus>;
   stop(groupId: string, name: string, graceSeconds: number): Promise<ContainerRunStatus>;
   exec(groupId: string, name: string, argv: readonly string[], timeoutMs: number): Promise<ExecOutput>;
+  /** An interactive exec (ExecContainerCommand without Sync): streams, optionally on a terminal. */
+  execStream(groupId: string, name: string, argv: readonly string[], tty: boolean): ExecStream;
   /** DescribeContainerLog; LastTime with no previous run throws LogNotFoundError. */
   logs(groupId: string, name: string, query: LogQuery): Promise<string>;
   /** Kills a running run, then removes the container's runc state and rootfs; keeps its logs. Idempotent. */
@@ -335,6 +339,10 @@ export class RuncRuntime implements ContainerRuntime {
 
   async exec(groupId: string, name: string, argv: readonly string[], timeoutMs: number): Promise<ExecOutput> {
     return runcExec(this.runcRoot, runcContainerId(groupId, name), argv, { timeoutMs, pidDir: this.containerDir(groupId, name) });
+  }
+
+  execStream(groupId: string, name: string, argv: readonly string[], tty: boolean): ExecStream {
+    return runcExecStream(this.runcRoot, runcContainerId(groupId, name), argv, { tty, pidDir: this.containerDir(groupId, name) });
   }
 
   async logs(groupId: string, name: string, query: LogQuery): Promise<string> {

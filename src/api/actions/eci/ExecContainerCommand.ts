@@ -27,7 +27,8 @@ export const ExecContainerCommand = defineAction({
       throw invalidParameter('ContainerName', `The container group ${group.id} has no container "${params.ContainerName}" (it has ${group.data.Containers.map((c) => c.Name).join(', ')}).`);
     if (!canExec(group.status)) throw conflict('IncorrectStatus', `${notRunningReason(group.id, group.status)} A command runs only in a Running container group.`);
     // The command runs on the host that runs the group, through its agent. Sync answers the output;
-    // otherwise the agent answers an HttpUrl that runs the command once when fetched (no WebSocket yet).
+    // otherwise the agent answers a WebSocketUri for an interactive session (Kubernetes' channel protocol,
+    // src/agent/api.ts) and, without TTY, an HttpUrl that runs the command once when fetched.
     const agent = await requireGroupAgent(ctx.tx, group);
     const body: ExecRequest = {
       ContainerGroupId: group.id,
@@ -35,7 +36,8 @@ export const ExecContainerCommand = defineAction({
       Command: params.Command,
       Sync: params.Sync === true,
       TTY: params.TTY === true,
-      Stdin: params.Stdin === true,
+      // The reference's default: the session's stdin is open.
+      Stdin: params.Stdin !== false,
     };
     try {
       const r = await callAgent<{ SyncResponse?: string; WebSocketUri?: string; HttpUrl?: string }>(agent.endpoint, agent.token, '/v1/exec', body);
