@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # PostgreSQL: the shared store, and the store contract tests run against a real server.
 # iproute2, nftables, runc, busybox-static, iperf3, curl, perl: the host agent's data plane (perl: the container log writer) and its tests.
 # tar, attr (setfattr): unpacking image layers into overlayfs layers (whiteouts, opaque directories).
+# bsdutils (util-linux `script`): the terminal of an interactive exec with TTY.
 # docker-registry, skopeo, umoci, apache2-utils (htpasswd), openssl: the image tests' loopback registry and
 # the images they build and push; skopeo is also the cold-pull benchmark's baseline.
-packages=(postgresql iproute2 nftables runc busybox-static iperf3 curl perl tar attr docker-registry skopeo umoci apache2-utils openssl)
+packages=(postgresql iproute2 nftables runc busybox-static iperf3 curl perl tar attr bsdutils docker-registry skopeo umoci apache2-utils openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -164,6 +164,7 @@ export function checkRuntimeHost(): string[] {
   const has = (argv: string[]) => spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' }).status === 0;
   if (!has(['runc', '--version'])) problems.push('runc is missing: install the runc package (scripts/setup.sh).');
   if (!has(['bash', '-c', '[[ -n $EPOCHREALTIME ]]'])) problems.push('bash 5 (for $EPOCHREALTIME) is missing: the container shim needs it.');
+  if (!has(['script', '--version'])) problems.push('util-linux script is missing: install the bsdutils package (interactive exec with TTY needs it).');
   if (!has(['perl', '-MTime::HiRes', '-MPOSIX', '-e', '1'])) problems.push('perl with Time::HiRes is missing: install the perl package (the log writer needs it).');
   if (!existsSync(BUSYBOX_BINARY)) problems.push(`${BUSYBOX_BINARY} is missing: install busybox-static (the built-in busybox image).`);
   const filesystems = existsSync('/proc/filesystems') ? readFileSync('/proc/filesystems', 'utf8') : '';
