@@ -24,6 +24,9 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { MetricRecord } from '../core/metrics.ts';
+import type { ExecStream } from './runtime/runc.ts';
+
+export type { ExecStream } from './runtime/runc.ts';
 
 export interface LogRequest {
   ContainerGroupId: string;
@@ -75,14 +78,6 @@ export interface AgentApiHandlers {
   execStream?(req: ExecRequest): Promise<ExecStream>;
 }
 
-/** An interactive exec's streams (src/agent/runtime/runc.ts runcExecStream). */
-export interface ExecStream {
-  readonly stdin: NodeJS.WritableStream;
-  readonly stdout: NodeJS.ReadableStream;
-  readonly stderr: NodeJS.ReadableStream;
-  readonly exited: Promise<number>;
-  kill(): void;
-}
 
 export interface MetricsRequest {
   ContainerGroupId: string;

@@ -2,7 +2,6 @@
 // loop (src/agent/agent.ts) calls. Used by `eci agent` and by `eci dev` (in-process, own host netns).
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent, type GroupDriver, type GroupObservation, type RunningAgent } from '../agent/agent.ts';
 import { AgentApiError } from '../agent/api.ts';
@@ -101,10 +100,8 @@ const CACHE_LEASE_PREFIX = 'imc:';
 
 /** The image-cache reconciler's port over the host's image store: a cache's images are leases, so GC keeps them. */
 function cachePuller(store: ImageStore): CacheImagePuller {
-  const leaseDir = join(store.root, 'leases');
-  // The store keeps one file per lease holder (encodeURIComponent of the holder name); listing them is the
-  // only way to find a cache's leases after an agent restart.
-  const holders = (): string[] => (existsSync(leaseDir) ? readdirSync(leaseDir).filter((n) => !n.includes('.tmp-')).map((n) => decodeURIComponent(n)) : []);
+  // The leases are the store's files, so a cache's pins are found again after an agent restart.
+  const holders = (): string[] => store.leases().map(([holder]) => holder);
   const unpin = (cacheId: string) => {
     for (const h of holders()) if (h.startsWith(`${CACHE_LEASE_PREFIX}${cacheId}:`)) store.release(h);
   };

@@ -558,7 +558,7 @@ export class ImageStore {
 
   /** Lease holders and mount points that keep `digest` alive. */
   #holders(digest: string): string[] {
-    const holders = this.#leases().filter(([, d]) => d === digest).map(([h]) => `lease ${h}`);
+    const holders = this.leases().filter(([, d]) => d === digest).map(([h]) => `lease ${h}`);
     const r = this.#readRecord(digest);
     if (r) {
       const mounted = this.#mountedLayers();
@@ -569,7 +569,7 @@ export class ImageStore {
 
   async gc(opts: { budgetBytes: number }): Promise<{ removedImages: string[]; freedBytes: number }> {
     const mounted = this.#mountedLayers();
-    const leased = new Set(this.#leases().map(([, d]) => d));
+    const leased = new Set(this.leases().map(([, d]) => d));
     const names = this.#readNames();
     const named = new Set(Object.values(names));
     let freed = this.#deleteOrphans(mounted);
@@ -953,7 +953,8 @@ export class ImageStore {
     return join(this.root, 'leases', encodeURIComponent(holder));
   }
 
-  #leases(): [string, string][] {
+  /** Every lease as `[holder, digest]` (a lease written by another process, e.g. the agent, included). */
+  leases(): [holder: string, digest: string][] {
     const dir = join(this.root, 'leases');
     return readdirSync(dir)
       .filter((n) => !n.includes('.tmp-'))

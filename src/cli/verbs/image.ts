@@ -9,7 +9,7 @@
 // - Progress goes to stderr (a one-line bar on a terminal, a line per finished layer otherwise); stdout holds
 //   only the result, so `--json` output parses.
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -119,46 +119,11 @@ function parsePlatform(text: string): NonNullable<PullOptions['platform']> {
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
-/** The holders of leases (containers using an image), by image digest: the store's `leases/<holder>` files. */
-function leasesByDigest(root: string): Map<string, string[]> {
+/** The holders of leases (containers using an image), by image digest. */
+function leasesByDigest(store: ImageStore | undefined): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  let names: string[];
-  try {
-    names = readdirSync(join(root, 'leases'));
-  } catch {
-    return out;
-  }
-  for (const n of names) {
-    if (n.includes('.tmp-')) continue;
-    let digest: string;
-    try {
-      digest = readFileSync(join(root, 'leases', n), 'utf8').trim();
-    } catch {
-      continue;
-    }
-    out.set(digest, [...(out.get(digest) ?? []), decodeURIComponent(n)]);
-  }
+  for (const [holder, digest] of store?.leases() ?? []) out.set(digest, [...(out.get(digest) ?? []), holder]);
   return out;
-}
-
-/** Bytes the images take: their distinct blobs on disk plus their distinct unpacked layers (as the store's GC counts). */
-function storeUsage(store: ImageStore): number {
-  const blobs = new Set<string>();
-  const layers = new Map<string, number>();
-  for (const img of store.list()) {
-    for (const d of [img.digest, img.configDigest, img.indexDigest, ...img.layers.map((l) => l.digest)]) if (d) blobs.add(d.slice(d.indexOf(':') + 1));
-    for (const l of img.layers) layers.set(l.diffId, l.unpackedSize);
-  }
-  let n = 0;
-  for (const hex of blobs) {
-    try {
-      n += statSync(join(store.paths.blobs, hex)).size;
-    } catch {
-      // a blob another process just removed
-    }
-  }
-  for (const v of layers.values()) n += v;
-  return n;
 }
 
 function describeImage(img: LocalImage): string {
@@ -334,8 +299,8 @@ IN USE counts the containers holding the image (its leases), which rm and gc kee
     const dir = storeDirOf(ctx, values['image-store']);
     const store = openStore(dir, false);
     const images = store?.list() ?? [];
+    const leases = leasesByDigest(store);
     store?.close();
-    const leases = leasesByDigest(dir);
     if (values.json) {
       ctx.io.out(JSON.stringify(images.map((img) => ({ ...img, leases: leases.get(img.digest) ?? [] })), null, 2));
       return EXIT_OK;
@@ -380,7 +345,7 @@ failure is printed for its name, the rest still go ahead, and the exit status is
           const digest = store.get(name)?.digest;
           await store.remove(name, { force: values.force === true });
           ctx.io.out(name);
-          const holders = digest ? leasesByDigest(dir).get(digest) : undefined;
+          const holders = digest ? leasesByDigest(store).get(digest) : undefined;
           if (digest && holders?.length && store.get(digest))
             ctx.io.err(`eci image rm: ${shortDigest(digest)} stays in the store while ${holders.join(', ')} use${holders.length === 1 ? 's' : ''} it`);
         } catch (e) {
@@ -454,8 +419,8 @@ Prints each image removed and the space freed.`,
           freedBytes = r.freedBytes;
         } else {
           // Dangling images only (no name, no lease), then the store's sweep of unreferenced blobs and layers.
-          const used = storeUsage(store);
-          const leases = leasesByDigest(dir);
+          const used = store.usedBytes();
+          const leases = leasesByDigest(store);
           for (const [digest, names] of before) {
             if (names.length || leases.has(digest)) continue;
             try {
@@ -466,9 +431,9 @@ Prints each image removed and the space freed.`,
             }
           }
           const r = await store.gc({ budgetBytes: Number.MAX_SAFE_INTEGER });
-          freedBytes = Math.max(0, used - storeUsage(store)) + r.freedBytes;
+          freedBytes = Math.max(0, used - store.usedBytes()) + r.freedBytes;
         }
-        usedBytes = storeUsage(store);
+        usedBytes = store.usedBytes();
       } catch (e) {
         throw imageError('gc', e);
       } finally {
