@@ -44,7 +44,8 @@ import { RuncRuntime, runcContainerId } from '../src/agent/runtime/runtime.ts';
 import type { EipData, VpcData, VSwitchData } from '../src/core/model.ts';
 import { $Eci, EciClient } from '../test/helpers/sdk.ts';
 import { BIN, startServer, type TestServer } from '../test/helpers/server.ts';
-import { cleanupAll, errorText, onCleanup } from './cleanup.ts';
+import { cleanupAll, errorText, finishRun, onCleanup } from './cleanup.ts';
+import { quantile, round } from './figures.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BASELINE = join(ROOT, 'bench', 'baseline');
@@ -57,13 +58,7 @@ const TARGETS = { createP50Ms: 150, createP95Ms: 400, createVsBaseline: 2, burst
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.timeOrigin + performance.now();
 
-function quantile(xs: readonly number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-}
 const stats = (xs: readonly number[]) => ({ n: xs.length, p50: round(quantile(xs, 0.5)), p95: round(quantile(xs, 0.95)), max: round(Math.max(...xs)) });
-const round = (x: number) => Math.round(x * 10) / 10;
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -669,16 +664,7 @@ async function main(): Promise<void> {
     await cleanupAll();
     await closeSessions();
   }
-  // Leftover check: nothing of this run may remain.
-  results.leftovers = await leftoversOfRun();
-  results.totalSeconds = round((Date.now() - started) / 1000);
-  report(results, quick);
-  writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n');
-  console.log(`\nwrote ${RESULTS} (${results.totalSeconds} s)`);
-  if (results.leftovers.length) {
-    console.error(`leftovers of this run:\n  ${results.leftovers.join('\n  ')}`);
-    process.exitCode = 1;
-  } else console.log('leftover check: nothing of this run remains');
+  await finishRun({ results, file: RESULTS, started, leftovers: leftoversOfRun, report: () => report(results, quick) });
 }
 
 function report(r: Record<string, any>, quick: boolean): void {

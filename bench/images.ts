@@ -46,7 +46,8 @@ import type { ContainerGroupData, EipData, VpcData, VSwitchData } from '../src/c
 import { containerSpec, groupSpec } from '../test/agent/runtime-fixture.ts';
 import { buildImageLayout, busyboxLayer, pushImage, randomLayer } from '../test/helpers/oci-image.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
-import { cleanupAll, errorText, onCleanup } from './cleanup.ts';
+import { cleanupAll, errorText, finishRun, onCleanup } from './cleanup.ts';
+import { quantile, round } from './figures.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BASELINE = join(ROOT, 'bench', 'baseline');
@@ -60,12 +61,6 @@ const IMAGE_CMD = ['sleep', '3600'];
 const TARGETS = { coldPullVsSkopeo: 1.5, warmStartVsRunc: 1.2 };
 
 const now = () => performance.now();
-const round = (x: number) => Math.round(x * 10) / 10;
-function quantile(xs: readonly number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-}
 const ratioOf = (ours: readonly number[], base: readonly number[]) => Math.round((quantile(ours, 0.5) / quantile(base, 0.5)) * 100) / 100;
 const stats = (xs: readonly number[]) => ({ n: xs.length, p50: round(quantile(xs, 0.5)), min: round(Math.min(...xs)), max: round(Math.max(...xs)), samples: xs.map(round) });
 
@@ -506,15 +501,7 @@ async function main(): Promise<void> {
     await closeSessions();
   }
   results.loadAverageAtEnd = loadavg().map(round);
-  results.leftovers = await leftoversOfRun();
-  results.totalSeconds = round((Date.now() - started) / 1000);
-  report(results, quick);
-  writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n');
-  console.log(`\nwrote ${RESULTS} (${results.totalSeconds} s)`);
-  if (results.leftovers.length) {
-    console.error(`leftovers of this run:\n  ${results.leftovers.join('\n  ')}`);
-    process.exitCode = 1;
-  } else console.log('leftover check: nothing of this run remains');
+  await finishRun({ results, file: RESULTS, started, leftovers: leftoversOfRun, report: () => report(results, quick) });
 }
 
 function report(r: Record<string, any>, quick: boolean): void {
