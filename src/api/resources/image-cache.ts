@@ -14,7 +14,7 @@ import { p } from '../../core/params.ts';
 import type { Resource, StoredEvent, Tx } from '../../store/store.ts';
 import type { ActionContext } from '../action.ts';
 import { requireOwned } from './common.ts';
-import { presentEvent, unsupported } from './container-group.ts';
+import { acrRegistryInfoParam, presentEvent, registryCredentialParam, unsupported } from './container-group.ts';
 import { requireVSwitchIn } from './vpc.ts';
 
 /** The reference: 2–128 lowercase letters, digits and hyphens, not starting or ending with a hyphen. */
@@ -28,6 +28,24 @@ export const imagesParam = p.list(p.string({ max: 1024, pattern: /^\S+$/, hint: 
 export const cacheSizeParam = p.int({ min: MIN_CACHE_SIZE_GIB, max: MAX_CACHE_SIZE_GIB });
 export const retentionDaysParam = p.int({ min: 1, max: 65536 });
 export const eliminationParam = p.enum(['LRU']);
+
+/** What CreateImageCache and UpdateImageCache both take to describe a cache (the refused ones included). */
+export const cacheSpecParams = {
+  VSwitchId: p.string(),
+  SecurityGroupId: p.string(),
+  EipInstanceId: p.string(),
+  ImageCacheSize: cacheSizeParam,
+  RetentionDays: retentionDaysParam,
+  EliminationStrategy: eliminationParam,
+  ImageRegistryCredential: registryCredentialParam,
+  AcrRegistryInfo: acrRegistryInfoParam,
+  PlainHttpRegistry: p.csv({ max: 20 }),
+  InsecureRegistry: p.csv({ max: 20 }),
+  AutoMatchImageCache: p.bool(),
+  Flash: p.bool(),
+  FlashCopyCount: p.int({ min: 0 }),
+  StandardCopyCount: p.int({ min: 0 }),
+};
 
 /** The account's cache in the region; an expired cache is gone (InvalidImageCacheId.NotFound), as in the reference. */
 export async function requireImageCache(tx: Tx, account: string, regionId: string, id: string, nowText: string): Promise<Resource<ImageCacheData>> {

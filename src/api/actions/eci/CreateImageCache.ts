@@ -5,20 +5,18 @@ import { newId } from '../../../core/ids.ts';
 import { KIND, type ImageCacheData } from '../../../core/model.ts';
 import { p, tagsParam } from '../../../core/params.ts';
 import { normalizeTags } from '../../resources/common.ts';
-import { acrRegistryInfoParam, normalizeRegistryCredentials, registryCredentialParam } from '../../resources/container-group.ts';
+import { normalizeRegistryCredentials } from '../../resources/container-group.ts';
 import {
   CACHE_NAME_HINT,
   CACHE_NAME_PATTERN,
-  cacheSizeParam,
   checkCacheNetwork,
   checkRegistries,
-  eliminationParam,
   imagesParam,
   normalizeImages,
   purgeExpired,
   refuseCacheOptions,
   removeImageCache,
-  retentionDaysParam,
+  cacheSpecParams,
 } from '../../resources/image-cache.ts';
 
 export const CreateImageCache = defineAction({
@@ -31,20 +29,7 @@ export const CreateImageCache = defineAction({
     ImageCacheName: p.string({ required: true, pattern: CACHE_NAME_PATTERN, hint: CACHE_NAME_HINT }),
     Image: imagesParam,
     ZoneId: p.string(),
-    VSwitchId: p.string(),
-    SecurityGroupId: p.string(),
-    EipInstanceId: p.string(),
-    ImageCacheSize: cacheSizeParam,
-    RetentionDays: retentionDaysParam,
-    EliminationStrategy: eliminationParam,
-    ImageRegistryCredential: registryCredentialParam,
-    AcrRegistryInfo: acrRegistryInfoParam,
-    PlainHttpRegistry: p.csv({ max: 20 }),
-    InsecureRegistry: p.csv({ max: 20 }),
-    AutoMatchImageCache: p.bool(),
-    Flash: p.bool(),
-    FlashCopyCount: p.int({ min: 0 }),
-    StandardCopyCount: p.int({ min: 0 }),
+    ...cacheSpecParams,
     Annotations: p.string(),
     ResourceGroupId: p.string({ max: 64 }),
     Tag: tagsParam,

@@ -4,19 +4,17 @@ import { conflict } from '../../../core/errors.ts';
 import type { ImageCacheData } from '../../../core/model.ts';
 import { p, tagsParam } from '../../../core/params.ts';
 import { normalizeTags } from '../../resources/common.ts';
-import { acrRegistryInfoParam, normalizeRegistryCredentials, registryCredentialParam } from '../../resources/container-group.ts';
+import { normalizeRegistryCredentials } from '../../resources/container-group.ts';
 import {
   CACHE_NAME_HINT,
   CACHE_NAME_PATTERN,
-  cacheSizeParam,
   checkCacheNetwork,
   checkRegistries,
-  eliminationParam,
   imagesParam,
   normalizeImages,
   refuseCacheOptions,
   requireImageCache,
-  retentionDaysParam,
+  cacheSpecParams,
 } from '../../resources/image-cache.ts';
 
 export const UpdateImageCache = defineAction({
@@ -29,22 +27,9 @@ export const UpdateImageCache = defineAction({
     ImageCacheId: p.string({ required: true }),
     ImageCacheName: p.string({ pattern: CACHE_NAME_PATTERN, hint: CACHE_NAME_HINT }),
     Image: imagesParam,
-    VSwitchId: p.string(),
-    SecurityGroupId: p.string(),
-    EipInstanceId: p.string(),
-    ImageCacheSize: cacheSizeParam,
-    /** Counted again from the update. */
-    RetentionDays: retentionDaysParam,
-    EliminationStrategy: eliminationParam,
-    ImageRegistryCredential: registryCredentialParam,
-    AcrRegistryInfo: acrRegistryInfoParam,
-    // Not in the reference SDK's model of this action; accepted as CreateImageCache takes them.
-    PlainHttpRegistry: p.csv({ max: 20 }),
-    InsecureRegistry: p.csv({ max: 20 }),
-    AutoMatchImageCache: p.bool(),
-    Flash: p.bool(),
-    FlashCopyCount: p.int({ min: 0 }),
-    StandardCopyCount: p.int({ min: 0 }),
+    // On update, RetentionDays counts again from the update; PlainHttpRegistry and InsecureRegistry are not in
+    // the reference SDK's model of this action and are accepted as CreateImageCache takes them.
+    ...cacheSpecParams,
     ResourceGroupId: p.string({ max: 64 }),
     /** Replaces the cache's tags. */
     Tag: tagsParam,
