@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { $Eci, EciClient } from '../helpers/sdk.ts';
 import { until } from '../helpers/wait.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { describeGroup } from './helpers/groups.ts';
 
 const REGION = 'cn-hangzhou';
 const isRoot = process.getuid?.() === 0;
@@ -61,10 +62,7 @@ describe('interactive exec end to end', { skip: isRoot ? false : 'needs root (ne
       }),
     );
     id = r.body!.containerGroupId!;
-    await until('Running', async () => {
-      const g = await eci.describeContainerGroups(new $Eci.DescribeContainerGroupsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }));
-      return g.body!.containerGroups?.[0]?.status === 'Running' ? true : undefined;
-    });
+    await until('Running', async () => ((await describeGroup(eci, id))?.status === 'Running' ? true : undefined));
   });
   after(async () => {
     if (process.env.ECI_TEST_DEBUG) console.error(cluster?.agent.output());

@@ -18,6 +18,7 @@ import { KIND, type ContainerGroupData, type HostData } from '../../src/core/mod
 import { openStore } from '../../src/store/sql-store.ts';
 import { $Eci, EciClient } from '../helpers/sdk.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { describeGroup as describeGroupOf, groupEvents } from './helpers/groups.ts';
 import { inetNamespace, probe, tcp } from './helpers/kernel.ts';
 import { until } from '../helpers/wait.ts';
 
@@ -38,14 +39,8 @@ describe('host agent end to end: faults', { skip: isRoot ? false : 'needs root (
   let eipIp = '';
   let vpcId = '';
 
-  const describeGroup = async (id: string) => {
-    const r = await eci.describeContainerGroups(new $Eci.DescribeContainerGroupsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }));
-    return r.body!.containerGroups?.[0];
-  };
-  const eventsOf = async (id: string) => {
-    const r = await eci.describeContainerGroupEvents(new $Eci.DescribeContainerGroupEventsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }));
-    return r.body!.data?.[0]?.events ?? [];
-  };
+  const describeGroup = (id: string) => describeGroupOf(eci, id);
+  const eventsOf = (id: string) => groupEvents(eci, id);
   const statusIs = (id: string, status: string, timeoutMs = 20_000) =>
     until(`${id} ${status}`, async () => {
       const g = await describeGroup(id);

@@ -15,6 +15,7 @@ import { buildImageLayout, busyboxLayer, pushImage } from '../helpers/oci-image.
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { until } from '../helpers/wait.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { describeGroup as describeGroupOf, groupEvents } from './helpers/groups.ts';
 
 const REGION = 'cn-hangzhou';
 const isRoot = process.getuid?.() === 0;
@@ -61,14 +62,8 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
     await registry?.destroy();
   });
 
-  const describeGroup = async (id: string) => {
-    const r = await eci.describeContainerGroups(new $Eci.DescribeContainerGroupsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]), withEvent: true }));
-    return r.body!.containerGroups?.[0];
-  };
-  const events = async (id: string) => {
-    const r = await eci.describeContainerGroupEvents(new $Eci.DescribeContainerGroupEventsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }));
-    return (r.body!.data?.[0]?.events ?? []).map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', type: e.type ?? '' }));
-  };
+  const describeGroup = (id: string) => describeGroupOf(eci, id);
+  const events = async (id: string) => (await groupEvents(eci, id)).map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', type: e.type ?? '' }));
   const create = async (name: string, image: string, opts: { password?: string; policy?: string; autoMatchImageCache?: boolean; client?: EciClient; noCredentials?: boolean } = {}) => {
     const r = await (opts.client ?? eci).createContainerGroup(
       new $Eci.CreateContainerGroupRequest({
@@ -140,18 +135,14 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
     const owner = await create('img-owner', appImage);
     await running(owner);
     const other = new EciClient(cluster.server.sdkConfig(cluster.server.key('other-tenant')));
-    const otherEvents = async (id: string) =>
-      ((await other.describeContainerGroupEvents(new $Eci.DescribeContainerGroupEventsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }))).body!.data?.[0]?.events ?? []).map((e) => ({ reason: e.reason ?? '', message: e.message ?? '' }));
+    const otherEvents = async (id: string) => (await groupEvents(other, id)).map((e) => ({ reason: e.reason ?? '', message: e.message ?? '' }));
     const sneaky = await create('img-sneaky', appImage, { client: other, noCredentials: true });
     const refused = await until('the pull without credentials to fail', async () => (await otherEvents(sneaky)).find((e) => e.reason === 'Failed' && /Failed to pull image/.test(e.message)), 30_000);
     assert.match(refused.message, /UNAUTHORIZED|authentication required/i, 'the image on the host did not start for a tenant without credentials');
     // With its own credentials the registry says yes: the image on the host is used (no blob downloaded).
     proxy.requests.length = 0;
     const allowed = await create('img-allowed', appImage, { client: other });
-    await until('the other tenant\'s group Running', async () => {
-      const r = await other.describeContainerGroups(new $Eci.DescribeContainerGroupsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([allowed]) }));
-      return r.body!.containerGroups?.[0]?.status === 'Running' ? true : undefined;
-    }, 60_000);
+    await until('the other tenant\'s group Running', async () => ((await describeGroupOf(other, allowed))?.status === 'Running' ? true : undefined), 60_000);
     assert.equal(blobGets().filter((r) => appLayers.some((l) => r.path.endsWith(l))).length, 0, 'no layer downloaded again');
     assert.ok(proxy.requests.some((r) => /\/manifests\//.test(r.path)), 'the registry was asked');
     for (const id of [sneaky, allowed]) {

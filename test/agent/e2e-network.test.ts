@@ -16,6 +16,7 @@ import { run } from '../../src/agent/net/exec.ts';
 import { instanceNetnsName } from '../../src/agent/net/names.ts';
 import { $Eci, $Ecs, $Vpc, EciClient, EcsClient, VpcClient } from '../helpers/sdk.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { describeGroup as describeGroupOf } from './helpers/groups.ts';
 import { inetNamespace, probe, startEcho, stopProcesses, tcp, udp } from './helpers/kernel.ts';
 import { until } from '../helpers/wait.ts';
 
@@ -47,10 +48,7 @@ describe('host agent end to end: network', { skip: isRoot ? false : 'needs root 
   let natIp1 = '';
   let natIp2 = '';
 
-  const describeGroup = async (id: string) => {
-    const r = await eci.describeContainerGroups(new $Eci.DescribeContainerGroupsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }));
-    return r.body!.containerGroups?.[0];
-  };
+  const describeGroup = (id: string) => describeGroupOf(eci, id);
   const createVpc = async (cidrBlock: string) => {
     const vpcId = (await vpc.createVpc(new $Vpc.CreateVpcRequest({ regionId: REGION, cidrBlock }))).body!.vpcId!;
     await until('the VPC to be Available', async () => {

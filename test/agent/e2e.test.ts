@@ -13,6 +13,7 @@ import { runcContainerId } from '../../src/agent/runtime/runtime.ts';
 import { attachInternetClient, detachInternetClient, type InternetClient } from '../../src/agent/net/host.ts';
 import { $Eci, $Ecs, $Vpc, EciClient, EcsClient, VpcClient } from '../helpers/sdk.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { describeGroup as describeGroupOf } from './helpers/groups.ts';
 import { until } from '../helpers/wait.ts';
 
 const REGION = 'cn-hangzhou';
@@ -39,10 +40,7 @@ describe('host agent end to end', { skip: isRoot ? false : 'needs root (network 
     await cluster?.destroy();
   });
 
-  const describeGroup = async (id: string) => {
-    const r = await eci.describeContainerGroups(new $Eci.DescribeContainerGroupsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }));
-    return r.body!.containerGroups?.[0];
-  };
+  const describeGroup = (id: string) => describeGroupOf(eci, id);
   const runcState = async (id: string) => {
     const { stdout } = await run(['runc', '--root', cluster.agent.runcRoot, 'state', id]);
     return JSON.parse(stdout) as { status: string; pid: number };

@@ -10,6 +10,7 @@ import { startAgentApi, callAgent, AgentApiError } from '../../src/agent/api.ts'
 import { rejection } from '../helpers/server.ts';
 import { $Eci, $Vpc, EciClient, VpcClient } from '../helpers/sdk.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { describeGroup as describeGroupOf } from './helpers/groups.ts';
 import { until } from '../helpers/wait.ts';
 
 const REGION = 'cn-hangzhou';
@@ -35,10 +36,7 @@ describe('container group metrics end to end', { skip: isRoot ? false : 'needs r
     await cluster?.destroy();
   });
 
-  const describeGroup = async (id: string) => {
-    const r = await eci.describeContainerGroups(new $Eci.DescribeContainerGroupsRequest({ regionId: REGION, containerGroupIds: JSON.stringify([id]) }));
-    return r.body!.containerGroups?.[0];
-  };
+  const describeGroup = (id: string) => describeGroupOf(eci, id);
   const metric = async (id: string, extra: Record<string, string> = {}) =>
     (await eci.describeContainerGroupMetric(new $Eci.DescribeContainerGroupMetricRequest({ regionId: REGION, containerGroupId: id, ...extra }))).body!;
   const latest = async (id: string) => {
