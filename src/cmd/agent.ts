@@ -259,7 +259,7 @@ function createShaper(now: () => number = Date.now) {
       // root is added with its classes in one batch. When a root is there already (an agent restart),
       // `qdisc add` fails before any class line ran, and the listing below decides.
       try {
-        await tcBatch(netns, [...renderShapingRootAdd(dev), ...renderShapingClasses(dev, plan)]);
+        await tcBatch(netns, [...renderShapingRoot(dev, 'add'), ...renderShapingClasses(dev, plan)]);
         applied.set(key, plan);
         verifiedAt.set(key, now());
         return;
@@ -321,9 +321,6 @@ const SHAPER_VERIFY_MS = 5_000;
 
 const HOST_SHAPE_TABLE = 'eci_bw';
 
-/** The HTB root as an `add`, which fails (changing nothing) when the device has a root qdisc already. */
-const renderShapingRootAdd = (dev: string): string[] => renderShapingRoot(dev).map((l) => l.replace(/^qdisc replace /, 'qdisc add '));
-
 interface DriverDeps {
   readonly hostId: string;
   readonly runtime: RuncRuntime;
@@ -381,12 +378,13 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
       else if (t < at) keep.push(vpcId);
     }
     // A pass when the grace ends removes the router (the resync would, later).
-    if (keep.length && !graceTimer)
+    if (keep.length && !graceTimer) {
       graceTimer = setTimeout(() => {
         graceTimer = undefined;
         wake();
       }, ROUTER_GRACE_MS + 50);
-    graceTimer?.unref();
+      graceTimer.unref();
+    }
     return syncHostNetwork(tx, hostId, hostNetns.name, groups, shaper, keep);
   };
   /** Per group: the lifecycle planner's memory and the results of its asynchronous actions. */

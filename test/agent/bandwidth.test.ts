@@ -58,6 +58,7 @@ describe('tc lines', () => {
     assert.equal(tbfBurst(5), 30000);
     assert.equal(tbfBurst(200), 125000);
     assert.deepEqual(renderShapingRoot('u1'), ['qdisc replace dev u1 root handle 1: htb default 0']);
+    assert.deepEqual(renderShapingRoot('u1', 'add'), ['qdisc add dev u1 root handle 1: htb default 0']);
   });
 
   test('an EIP alone: HTB only classifies, tbf limits', () => {

@@ -159,9 +159,12 @@ function htbBurst(mbit: number): number {
   return Math.max(30000, Math.round((mbit * 1e6) / 8 / 100));
 }
 
-/** The root qdisc; replacing it drops every class under it, so the agent runs it only when it is missing. */
-export function renderShapingRoot(dev: string): string[] {
-  return [`qdisc replace dev ${dev} root handle 1: htb default 0`];
+/**
+ * The root qdisc, for a device without one: `replace` of an existing HTB root is refused ("change operation
+ * not supported"), and `add` fails, changing nothing, when a root is there (the shaper then lists the device).
+ */
+export function renderShapingRoot(dev: string, verb: 'replace' | 'add' = 'replace'): string[] {
+  return [`qdisc ${verb} dev ${dev} root handle 1: htb default 0`];
 }
 
 /** A package's parent class (add or live change): rate = ceil = the package limit. */
