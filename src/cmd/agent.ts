@@ -603,7 +603,6 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
   const hostNetns = own ? await ensureSandboxHost(hostId) : o.hostNetns;
   if (hostNetns && !own) await ensureNetns(hostNetns);
   const imageStore = new ImageStore({ root: join(o.stateDir, 'image-store') });
-  const images = new HostImages(o.stateDir, imageStore);
   // GC keeps what containers lease and what is under a mounted overlay; beyond that, least recently used first.
   const budgetBytes = o.imageBudgetBytes ?? 20 * 2 ** 30;
   const gcTimer = setInterval(() => {
@@ -618,9 +617,9 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
   const cacheSync = createImageCacheSync({ store: o.store, hostId, regionId: o.regionId, zoneId: o.zoneId, puller: cachePuller(imageStore), log: o.log });
   const cacheTimer = setInterval(() => void cacheSync.sync(), IMAGE_CACHE_SYNC_MS);
   cacheTimer.unref();
-  const runtime = new RuncRuntime({ stateDir: o.stateDir, hostId, nodeName: hostId, images });
+  const runtime = new RuncRuntime({ stateDir: o.stateDir, hostId, nodeName: hostId, images: new HostImages(o.stateDir, imageStore) });
   const now = () => new Date();
-  const driver = createDriver({ hostId, runtime, now, images }, { name: hostNetns, own }, o.stateDir);
+  const driver = createDriver({ hostId, runtime, now, images: imageStore }, { name: hostNetns, own }, o.stateDir);
   const store = o.store;
   const agent = await startAgent({
     store,

@@ -1,4 +1,4 @@
-// The host's images as the runtime and the pulls see them: the image store (src/agent/images) for every
+// The host's images as the runtime sees them at a start: the image store (src/agent/images) for every
 // image a registry serves, and the built-in busybox image, which every host has without a registry.
 //
 // Contracts:
@@ -7,7 +7,6 @@
 // - Leases are the store's (files under its root), so a container keeps its image across an agent restart.
 
 import { ImageNotFoundError, isBusyboxImage, resolveImage, type ImageConfig } from './busybox-image.ts';
-import type { PullStore } from './pulls.ts';
 import type { ImageSource } from './runtime.ts';
 
 /** The part of the image store (src/agent/images/image-store.ts ImageStore) the host uses. */
@@ -18,13 +17,13 @@ export interface StoreImage {
   readonly lowerdir: string;
 }
 
-export interface HostImageStore extends PullStore {
+export interface HostImageStore {
   get(name: string): StoreImage | undefined;
   lease(digest: string, holder: string): void;
   release(holder: string): void;
 }
 
-export class HostImages implements ImageSource, PullStore {
+export class HostImages implements ImageSource {
   readonly #stateDir: string;
   readonly store: HostImageStore;
 
@@ -48,14 +47,6 @@ export class HostImages implements ImageSource, PullStore {
       };
     if (isBusyboxImage(name)) return resolveImage(this.#stateDir, name);
     throw new ImageNotFoundError(name);
-  }
-
-  get(name: string): { digest: string; size: number } | undefined {
-    return this.store.get(name);
-  }
-
-  pull(...args: Parameters<PullStore['pull']>): ReturnType<PullStore['pull']> {
-    return this.store.pull(...args);
   }
 
   lease(digest: string, holder: string): void {
