@@ -40,7 +40,8 @@ import {
   type RegistryCredentialSpec,
   type VolumeSpec,
 } from '../../core/model.ts';
-import { p, type InferFields } from '../../core/params.ts';
+import { p, tagsParam, type InferFields } from '../../core/params.ts';
+import { rfc3339 } from '../../core/time.ts';
 import type { Resource, StoredEvent, Tx } from '../../store/store.ts';
 import { matchesTags, requireOwned } from './common.ts';
 import { forgetEip, unboundData } from './eip.ts';
@@ -778,6 +779,22 @@ export interface GroupFilters {
   /** RFC 3339: only groups whose status changed at or after it. */
   statusSince?: string;
 }
+
+/** The wire parameters of the list filters the three Describe actions share (read by groupFiltersOf). */
+export const groupFilterParams = {
+  RegionId: p.string({ required: true }),
+  ContainerGroupIds: p.jsonList({ max: 20 }),
+  ZoneId: p.string(),
+  VSwitchId: p.string(),
+  ResourceGroupId: p.string(),
+  Tag: tagsParam,
+};
+
+/** `SinceSecond` of DescribeContainerGroupStatus and DescribeContainerGroupEvents (bounded so the date stays valid). */
+export const sinceSecondParam = p.int({ min: 1, max: 2_147_483_647 });
+
+/** The RFC 3339 time `seconds` before `now` (a SinceSecond window's start). */
+export const secondsBefore = (now: Date, seconds: number): string => rfc3339(new Date(now.getTime() - seconds * 1000));
 
 /** The list filters the three Describe actions share, from their wire parameters (empty means unset). */
 export function groupFiltersOf(params: {

@@ -1,8 +1,7 @@
 import { defineAction } from '../../action.ts';
-import { p, tagsParam } from '../../../core/params.ts';
-import { rfc3339 } from '../../../core/time.ts';
+import { p } from '../../../core/params.ts';
 import type { StoredEvent } from '../../../store/store.ts';
-import { latestEvents, groupFiltersOf, listGroups, podIdentity } from '../../resources/container-group.ts';
+import { groupFilterParams, groupFiltersOf, latestEvents, listGroups, podIdentity, secondsBefore, sinceSecondParam } from '../../resources/container-group.ts';
 
 /** The component that records every OpenECI event today; K8sAgent events come from the virtual node. */
 const SOURCE = 'EciService';
@@ -13,14 +12,9 @@ export const DescribeContainerGroupEvents = defineAction({
   summary: 'Lists the latest 50 events of each container group, optionally only those since SinceSecond.',
   mutating: false,
   params: {
-    RegionId: p.string({ required: true }),
-    ContainerGroupIds: p.jsonList({ max: 20 }),
-    ZoneId: p.string(),
-    VSwitchId: p.string(),
-    ResourceGroupId: p.string(),
-    Tag: tagsParam,
+    ...groupFilterParams,
     EventSource: p.enum(['EciService', 'K8sAgent']),
-    SinceSecond: p.int({ min: 1, max: 2_147_483_647 }),
+    SinceSecond: sinceSecondParam,
     Limit: p.int({ min: 1, max: 500 }),
     NextToken: p.string(),
   },
@@ -32,7 +26,7 @@ export const DescribeContainerGroupEvents = defineAction({
       params.Limit ?? 200,
       params.NextToken,
     );
-    const since = params.SinceSecond !== undefined ? rfc3339(new Date(ctx.now.getTime() - params.SinceSecond * 1000)) : '';
+    const since = params.SinceSecond !== undefined ? secondsBefore(ctx.now, params.SinceSecond) : '';
     const events = params.EventSource === 'K8sAgent' ? new Map<string, StoredEvent[]>() : await latestEvents(ctx.tx, page.items.map((r) => r.id));
     return {
       TotalCount: page.total,

@@ -1,8 +1,7 @@
 import { defineAction } from '../../action.ts';
 import { projectObservedPodStatus } from '../../../core/container-status.ts';
-import { p, tagsParam } from '../../../core/params.ts';
-import { rfc3339 } from '../../../core/time.ts';
-import { groupFiltersOf, listGroups, podIdentity } from '../../resources/container-group.ts';
+import { p } from '../../../core/params.ts';
+import { groupFilterParams, groupFiltersOf, listGroups, podIdentity, secondsBefore, sinceSecondParam } from '../../resources/container-group.ts';
 
 export const DescribeContainerGroupStatus = defineAction({
   product: 'eci',
@@ -10,14 +9,9 @@ export const DescribeContainerGroupStatus = defineAction({
   summary: 'Lists container groups\' statuses as Kubernetes pod statuses (phase, conditions, container states).',
   mutating: false,
   params: {
-    RegionId: p.string({ required: true }),
-    ContainerGroupIds: p.jsonList({ max: 20 }),
-    ZoneId: p.string(),
-    VSwitchId: p.string(),
-    ResourceGroupId: p.string(),
-    Tag: tagsParam,
+    ...groupFilterParams,
     /** Only groups whose status changed in the last SinceSecond seconds (incremental polling). */
-    SinceSecond: p.int({ min: 1, max: 2_147_483_647 }),
+    SinceSecond: sinceSecondParam,
     // The virtual node polls this in bulk; the reference's default page is 200.
     Limit: p.int({ min: 1, max: 500 }),
     NextToken: p.string(),
@@ -28,7 +22,7 @@ export const DescribeContainerGroupStatus = defineAction({
       ctx.account,
       {
         ...groupFiltersOf(params),
-        statusSince: params.SinceSecond !== undefined ? rfc3339(new Date(ctx.now.getTime() - params.SinceSecond * 1000)) : undefined,
+        statusSince: params.SinceSecond !== undefined ? secondsBefore(ctx.now, params.SinceSecond) : undefined,
       },
       params.Limit ?? 200,
       params.NextToken,

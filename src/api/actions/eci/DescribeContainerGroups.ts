@@ -1,6 +1,6 @@
 import { defineAction } from '../../action.ts';
-import { p, tagsParam } from '../../../core/params.ts';
-import { latestEvents, groupFiltersOf, listGroups, presentContainerGroup, presentEvent } from '../../resources/container-group.ts';
+import { p } from '../../../core/params.ts';
+import { groupFilterParams, groupFiltersOf, latestEvents, listGroups, presentContainerGroup, presentEvent } from '../../resources/container-group.ts';
 
 export const DescribeContainerGroups = defineAction({
   product: 'eci',
@@ -8,15 +8,10 @@ export const DescribeContainerGroups = defineAction({
   summary: 'Lists container groups with their full spec, status and (unless WithEvent=false) their latest 50 events.',
   mutating: false,
   params: {
-    RegionId: p.string({ required: true }),
-    ContainerGroupIds: p.jsonList({ max: 20 }),
+    ...groupFilterParams,
     ContainerGroupName: p.string(),
     Status: p.string(),
-    Tag: tagsParam,
-    VSwitchId: p.string(),
-    ZoneId: p.string(),
     SecurityGroupId: p.string(),
-    ResourceGroupId: p.string(),
     ComputeCategory: p.string(),
     WithEvent: p.bool(),
     Limit: p.int({ min: 1, max: 20 }),
