@@ -90,9 +90,17 @@ export interface ExecOutput {
  * every holder of the pipes is gone, so a command that leaves a background process writing to them is
  * answered at the timeout (timedOut, with the output so far); the background process keeps running.
  */
+/** A fresh `--pid-file` for one exec, in the container's directory: the exec'd process's PID, for killing it. */
+function execPidFile(pidDir: string): string {
+  mkdirSync(pidDir, { recursive: true });
+  return join(pidDir, `exec-${process.pid}-${Math.random().toString(36).slice(2, 10)}.pid`);
+}
+
+/** A child's exit as a shell reports it: its code, 128+N when killed by signal N, -1 when unknown. */
+const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number => code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : -1);
+
 export function runcExec(root: string, id: string, argv: readonly string[], opts: { timeoutMs: number; cwd?: string; env?: readonly string[]; pidDir: string }): Promise<ExecOutput> {
-  mkdirSync(opts.pidDir, { recursive: true });
-  const pidFile = join(opts.pidDir, `exec-${process.pid}-${Math.random().toString(36).slice(2, 10)}.pid`);
+  const pidFile = execPidFile(opts.pidDir);
   const args = ['--root', root, 'exec', '--pid-file', pidFile];
   if (opts.cwd) args.push('--cwd', opts.cwd);
   for (const e of opts.env ?? []) args.push('--env', e);
@@ -126,12 +134,11 @@ export function runcExec(root: string, id: string, argv: readonly string[], opts
       rmSync(pidFile, { force: true });
       resolve({ stdout, stderr, exitCode, timedOut });
     };
-    const codeOf = (code: number | null, signal: NodeJS.Signals | null) => code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : -1);
     child.on('error', (e) => {
       stderr += e.message;
       finish(-1);
     });
-    child.on('close', (code, signal) => finish(codeOf(code, signal)));
+    child.on('close', (code, signal) => finish(exitCodeOf(code, signal)));
   });
 }
 
@@ -155,8 +162,7 @@ export interface ExecStream {
  * any terminal); `script -e` answers the command's exit code.
  */
 export function runcExecStream(root: string, id: string, argv: readonly string[], opts: { tty: boolean; pidDir: string }): ExecStream {
-  mkdirSync(opts.pidDir, { recursive: true });
-  const pidFile = join(opts.pidDir, `exec-${process.pid}-${Math.random().toString(36).slice(2, 10)}.pid`);
+  const pidFile = execPidFile(opts.pidDir);
   const runcArgs = ['--root', root, 'exec', ...(opts.tty ? ['--tty'] : []), '--pid-file', pidFile, id, ...argv];
   const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
   const child = opts.tty
@@ -166,7 +172,7 @@ export function runcExecStream(root: string, id: string, argv: readonly string[]
     child.on('error', () => resolve(-1));
     child.on('close', (code, signal) => {
       rmSync(pidFile, { force: true });
-      resolve(code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : -1));
+      resolve(exitCodeOf(code, signal));
     });
   });
   child.stdin.on('error', () => undefined);
