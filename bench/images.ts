@@ -9,12 +9,12 @@
 //    target's own definition). Alternating ours / baseline, a fresh directory each time, `sync` after each
 //    removal so one repetition's writeback never lands in the next one's time.
 // 2. warm start (image cached) → running: ours = the agent's path for one instance of a cached image: its
-//    network (deriveHostNetwork → observeHost → planNetwork → applyNetwork, the agent's own net code, for
+//    network (deriveHostNetwork → convergeNetwork: HostObserver → planNetwork → applyNetwork, the agent's own net code, for
 //    the instance's netns, veth, routes, nft elements and EIP route) then `RuncRuntime.prepareGroup` +
 //    `start` over `HostImages` on the ImageStore of step 1 (resolves once the process runs); baseline =
 //    bench/baseline/create.sh (plain ip / nft commands for the same network objects, then `mount -t overlay`
 //    of the same layer dirs + `runc run -d` of runc's default spec with the image's command, files not
-//    pipes) on the same sandbox router. One untimed warm-up of EACH side first, then alternating.
+//    pipes) on a sandbox router like ours' (another VPC's). One untimed warm-up of EACH side first, then alternating.
 // Context rows, not targets: `umoci raw unpack` of what skopeo fetched (download + verify + unpack by
 // standard tools), and ours' time split (observe / plan / apply / start). Both sides spawn their tools from
 // this process, which did the pulls as the agent does; its RSS and the cost of one spawn from it are
@@ -29,12 +29,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ImageStore, type LocalImage } from '../src/agent/images/image-store.ts';
-import { applyNetwork } from '../src/agent/net/apply.ts';
+import { convergeNetwork } from '../src/agent/net/converge.ts';
 import { closeSessions, listNetns, run, sessionPids } from '../src/agent/net/exec.ts';
 import { destroySandboxHost, ensureSandboxHost } from '../src/agent/net/host.ts';
 import { hostNetnsName, instanceNetnsName, shortId } from '../src/agent/net/names.ts';
-import { observeHost } from '../src/agent/net/observe.ts';
-import { planNetwork } from '../src/agent/net/plan.ts';
+import { HostObserver } from '../src/agent/net/observe.ts';
 import { placeholderTestPolicy } from '../src/agent/net/render.ts';
 import { deriveHostNetwork, type EipRow, type VpcNet } from '../src/agent/net/topology.ts';
 import { hostCgroupPath } from '../src/agent/runtime/bundle.ts';
@@ -219,6 +218,8 @@ const randomHostId = () => `host-${(process.pid % 46656).toString(36).padStart(3
 
 const VPC: VpcData = { VpcId: 'vpc-bench', VpcName: '', Description: '', CidrBlock: '10.0.0.0/8', VRouterId: 'vrt-bench', RouteTableId: 'vtb-bench', IsDefault: false, ResourceGroupId: '', CreationTime: '2026-01-01T00:00:00Z', Tags: [] };
 const VSW: VSwitchData = { VSwitchId: 'vsw-bench', VpcId: 'vpc-bench', ZoneId: 'cn-hangzhou-h', CidrBlock: '10.0.1.0/24', VSwitchName: '', Description: '', IsDefault: false, CreationTime: '2026-01-01T00:00:00Z', Tags: [] };
+const VPC_BASE: VpcData = { ...VPC, VpcId: 'vpc-base', VRouterId: 'vrt-base', RouteTableId: 'vtb-base', CreationTime: '2026-01-01T00:00:01Z' };
+const VSW_BASE: VSwitchData = { ...VSW, VSwitchId: 'vsw-base', VpcId: 'vpc-base' };
 const eipRow = (id: string, ip: string, instanceId: string): EipRow => ({
   status: 'InUse',
   data: {
@@ -256,25 +257,26 @@ async function warmStartBench(work: string, store: ImageStore, image: LocalImage
   });
   const hostNs = await ensureSandboxHost(hostId);
   const resident = groupSpec({ ContainerGroupId: 'eci-bench0', ContainerGroupName: 'bench0', VpcId: VPC.VpcId, VSwitchId: VSW.VSwitchId, SecurityGroupIds: [], IntranetIp: '10.0.1.2', EipAllocationId: 'eip-bench0' });
-  const residentEip = eipRow('eip-bench0', '203.0.113.2', 'eci-bench0');
+  // The baseline's instances live behind a router of their own (another VPC, also made by the planner
+  // and kept up by a resident group): create.sh and delete.sh change that router's table and routes
+  // behind the agent's back, which must not be mistaken for drift on ours.
+  const residentBase = groupSpec({ ContainerGroupId: 'eci-bench1', ContainerGroupName: 'bench1', VpcId: VPC_BASE.VpcId, VSwitchId: VSW_BASE.VSwitchId, SecurityGroupIds: [], IntranetIp: '10.0.1.2', EipAllocationId: 'eip-bench1' });
+  const residents = [resident, residentBase];
+  const residentEips = [eipRow('eip-bench0', '203.0.113.2', 'eci-bench0'), eipRow('eip-bench1', '203.0.113.3', 'eci-bench1')];
   const policy = (v: VpcNet) => placeholderTestPolicy(v, []);
-  /** The agent's network pass for these groups: topology → observe → plan → apply (marks: ms of each). */
-  const syncNetwork = async (groups: ContainerGroupData[], eips: EipRow[], marks?: Record<string, number>): Promise<VpcNet> => {
+  // What the agent's pass keeps between passes (observe.ts HostObserver): the first pass reads the
+  // whole host, later ones what changed (a create arrives on a change-driven pass, not a full resync).
+  const observer = new HostObserver();
+  /** The agent's network pass for these groups (converge.ts), on top of the residents; marks: ms of each phase. */
+  const syncNetwork = async (groups: ContainerGroupData[], eips: EipRow[], marks?: Record<string, number>, full = false): Promise<readonly VpcNet[]> => {
     const t0 = now();
-    const desired = deriveHostNetwork({ hostId, hostNetns: hostNs, groups, vpcs: [VPC], vSwitches: [VSW], eips, natGateways: [], snatEntries: [], forwardEntries: [] });
-    const observed = await observeHost(hostNs, desired.prefix);
-    const t1 = now();
-    const steps = planNetwork(desired, observed, policy);
-    const t2 = now();
-    await applyNetwork(steps);
-    if (marks) {
-      marks.observe = t1 - t0;
-      marks.plan = t2 - t1;
-      marks.apply = now() - t2;
-    }
-    return desired.vpcs[0];
+    const desired = deriveHostNetwork({ hostId, hostNetns: hostNs, groups: [...residents, ...groups], vpcs: [VPC, VPC_BASE], vSwitches: [VSW, VSW_BASE], eips: [...residentEips, ...eips], natGateways: [], snatEntries: [], forwardEntries: [] });
+    const topology = now() - t0;
+    await convergeNetwork(observer, desired, policy, { full, marks });
+    if (marks) marks.observe += topology;
+    return desired.vpcs;
   };
-  const vpc = await syncNetwork([resident], [residentEip]);
+  const vpc = (await syncNetwork([], [], undefined, true)).find((v) => v.vpcId === VPC_BASE.VpcId)!;
   const router = vpc.netns;
 
   // Ours: one instance (group + container from the cached image) per repetition.
@@ -296,7 +298,7 @@ async function warmStartBench(work: string, store: ImageStore, image: LocalImage
     try {
       const marks: Record<string, number> = {};
       const t0 = now();
-      await syncNetwork([resident, group], [residentEip, eip], marks);
+      await syncNetwork([group], [eip], marks);
       const t1 = now();
       await runtime.prepareGroup(group);
       const tp = now();
@@ -315,7 +317,10 @@ async function warmStartBench(work: string, store: ImageStore, image: LocalImage
       }
     } finally {
       await runtime.removeGroup(gid);
-      await syncNetwork([resident], [residentEip]);
+      await syncNetwork([], []);
+      // Untimed: the agent re-reads what the removal changed REFRESH_DELAY_MS later (observe.ts); done
+      // here at once, so each repetition starts on a settled host, as a create after a quiet moment does.
+      await observer.refreshNow();
       liveGroups.delete(gid);
     }
     if ((await listNetns()).includes(netns)) throw new Error(`ours: ${netns} still exists after the group was removed`);
@@ -490,8 +495,8 @@ async function main(): Promise<void> {
       baseline: stats(warm.baseline),
       ratio: ratioOf(warm.ours, warm.baseline),
       method: {
-        ours: "the agent's network pass (deriveHostNetwork → observeHost → planNetwork → applyNetwork: instance netns, veth, routes, nft elements, EIP route) + RuncRuntime.prepareGroup + start over HostImages(ImageStore), until start resolves with the process running",
-        baseline: 'bench/baseline/create.sh: ip netns/veth/addr/routes, nft elements, EIP host route, mount -t overlay of the same lowerdir, runc run -d of runc spec with the image command',
+        ours: "the agent's network pass (deriveHostNetwork → convergeNetwork as on a change-driven pass (HostObserver: only namespaces not read since the last apply) → planNetwork → applyNetwork: instance netns, veth, routes, nft elements, EIP route) + RuncRuntime.prepareGroup + start over HostImages(ImageStore), until start resolves with the process running",
+        baseline: 'bench/baseline/create.sh: ip netns/veth/addr/routes, nft elements, EIP host route, mount -t overlay of the same lowerdir, runc run -d of runc spec with the image command; behind a second VPC router made by the same planner, so the scripts never change what the agent has read',
         order: 'one untimed warm-up of each side, then alternating; everything stopped and deleted after each repetition',
         notIncluded: "the agent's reconcile-loop latency and bandwidth shaping (tc) are not part of either side",
       },

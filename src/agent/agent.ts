@@ -64,8 +64,13 @@ export interface GroupDriver {
    * asks the agent for a pass soon (a probe result arrived, a back-off or grace period ran out).
    */
   start(wake: () => void): Promise<void>;
-  /** Converges the host network to serve exactly `groups` (their VPCs, instance netns, SGs, EIPs, NAT). */
-  syncNetwork(tx: Tx, groups: readonly Resource<ContainerGroupData>[]): Promise<void>;
+  /**
+   * Converges the host network to serve exactly `groups` (their VPCs, instance netns, SGs, EIPs, NAT).
+   * `full` (the periodic resync; the default) re-reads all of the host's network state first; without
+   * it the driver may plan from what it read after its own last changes (drift is then repaired by the
+   * next full pass).
+   */
+  syncNetwork(tx: Tx, groups: readonly Resource<ContainerGroupData>[], opts?: { full?: boolean }): Promise<void>;
   /**
    * Converges a group's containers to its spec and status: Restarting (RestartContainerGroup) and
    * Updating with a Generation not yet observed restart every container. Group-level failures are
@@ -270,14 +275,18 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   let dirty = false;
   let fingerprint = '';
   let stopped = false;
+  /** The next pass is a full resync (the first one, the RESYNC_MS timer's, `resync()`). */
+  let resyncDue = true;
 
   const pass = async (): Promise<void> => {
+    const full = resyncDue;
+    resyncDue = false;
     const groups = await groupsOnHost(store, hostId);
     fingerprint = await hostFingerprint(store, groups);
     try {
       // Reads outside a transaction: applying kernel steps must never hold the store's write lock.
       // Terminating groups keep their network until their containers are stopped.
-      await driver.syncNetwork(store, groups.filter((g) => ACTIVE.has(g.status) || g.status === 'Terminating'));
+      await driver.syncNetwork(store, groups.filter((g) => ACTIVE.has(g.status) || g.status === 'Terminating'), { full });
     } catch (e) {
       log(`eci agent: network sync failed: ${errorText(e)}`);
     }
@@ -361,7 +370,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const unwatch = store.watch?.(onStoreChange);
   await kick();
   const timers = [
-    setInterval(() => void kick(), RESYNC_MS),
+    setInterval(() => {
+      resyncDue = true;
+      void kick();
+    }, RESYNC_MS),
     setInterval(() => void poll().catch(() => undefined), POLL_MS),
     setInterval(() => {
       const r = opts.registrar;
@@ -378,6 +390,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     api,
     async resync() {
       await busy;
+      resyncDue = true;
       await kick();
     },
     async stop() {

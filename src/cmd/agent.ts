@@ -21,11 +21,10 @@ import {
   type PackageShape,
   type ShapePlan,
 } from '../agent/net/bandwidth.ts';
-import { applyNetwork } from '../agent/net/apply.ts';
 import { destroySandboxHost, ensureSandboxHost } from '../agent/net/host.ts';
 import { instanceNetnsName, shortId } from '../agent/net/names.ts';
-import { observeHost } from '../agent/net/observe.ts';
-import { planNetwork } from '../agent/net/plan.ts';
+import { HostObserver } from '../agent/net/observe.ts';
+import { convergeNetwork } from '../agent/net/converge.ts';
 import { securityGroupPolicy } from '../agent/net/render.ts';
 import { deriveHostNetwork, type VpcNet } from '../agent/net/topology.ts';
 import { ensureHostId, heartbeat, registerHost } from '../agent/registration.ts';
@@ -143,8 +142,11 @@ async function ensureNetns(name: string): Promise<boolean> {
   return true;
 }
 
-async function deleteNetns(name: string): Promise<void> {
-  if ((await listNetns()).includes(name)) await run(['ip', 'netns', 'delete', name]);
+/** Deletes a namespace if it exists; answers whether it did. */
+async function deleteNetns(name: string): Promise<boolean> {
+  if (!(await listNetns()).includes(name)) return false;
+  await run(['ip', 'netns', 'delete', name]);
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -159,8 +161,10 @@ async function syncHostNetwork(
   hostNetns: string | null,
   groups: readonly Resource<ContainerGroupData>[],
   shaping: Shaper,
-  keepVpcs: readonly string[] = [],
+  observer: HostObserver,
+  opts: { keepVpcs?: readonly string[]; full?: boolean } = {},
 ): Promise<void> {
+  const keepVpcs = opts.keepVpcs ?? [];
   const vpcIds = new Set([...groups.map((g) => g.data.VpcId), ...keepVpcs]);
   const inVpc = <D extends { VpcId: string }>(rows: Resource<D>[]) => rows.filter((r) => vpcIds.has(r.data.VpcId));
   const [vpcs, vSwitches, sgs, eips, nats] = vpcIds.size
@@ -191,17 +195,15 @@ async function syncHostNetwork(
     forwardEntries: dnats.map((r) => r.data),
     keepVpcs,
   });
-  const observed = await observeHost(hostNetns, desired.prefix);
   const sgData = sgs.map((r) => r.data);
   const shapes = await planVpcShaping(tx, desired.vpcs, eips);
-  const steps = planNetwork(desired, observed, (v) => {
+  await convergeNetwork(observer, desired, (v) => {
     const sg = securityGroupPolicy(v, sgData);
     const plan = shapes.get(v.vpcId);
     if (!plan) return sg;
     // Upload shaping: after the EIP SNAT the source is the EIP; its class on the router's uplink end.
     return { ...sg, postRules: renderPrioStatement('up', v.uplink.routerSide), maps: [{ name: UPLOAD_PRIO_MAP, type: 'ipv4_addr : classid', elements: plan.prio }] };
-  });
-  await applyNetwork(steps);
+  }, { full: opts.full });
   await shaping.apply(hostNetns, desired.vpcs, shapes);
 }
 
@@ -366,10 +368,11 @@ interface GroupRound {
 function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: boolean }, stateDir: string): GroupDriver {
   const { runtime, hostId } = d;
   const shaper = createShaper();
+  const observer = new HostObserver();
   /** VPC → when an instance of it was last on this host (router grace, see ROUTER_GRACE_MS). */
   const vpcLastUsed = new Map<string, number>();
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
-  const network = (tx: Tx, groups: readonly Resource<ContainerGroupData>[]) => {
+  const network = (tx: Tx, groups: readonly Resource<ContainerGroupData>[], full = true) => {
     const at = d.now().getTime();
     for (const g of groups) vpcLastUsed.set(g.data.VpcId, at);
     const keep: string[] = [];
@@ -385,7 +388,7 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
       }, ROUTER_GRACE_MS + 50);
       graceTimer.unref();
     }
-    return syncHostNetwork(tx, hostId, hostNetns.name, groups, shaper, keep);
+    return syncHostNetwork(tx, hostId, hostNetns.name, groups, shaper, observer, { keepVpcs: keep, full });
   };
   /** Per group: the lifecycle planner's memory and the results of its asynchronous actions. */
   const rounds = new Map<string, GroupRound>();
@@ -491,8 +494,8 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
       ensureBusyboxImage(stateDir);
     },
 
-    async syncNetwork(tx, groups) {
-      await network(tx, groups);
+    async syncNetwork(tx, groups, opts) {
+      await network(tx, groups, opts?.full ?? true);
     },
 
     async syncGroup(g): Promise<GroupObservation> {
@@ -538,7 +541,9 @@ function createDriver(d: DriverDeps, hostNetns: { name: string | null; own: bool
       const mine = (await runtime.list()).filter((c) => c.groupId === groupId);
       await Promise.all(mine.map((c) => runtime.stop(groupId, c.name, graceSeconds)));
       await runtime.removeGroup(groupId);
-      await deleteNetns(instanceNetnsName(hostId, groupId));
+      // Normally the network pass removed the namespace already. When this does (an orphan), its veth
+      // leaves the router too, behind the network observer's back: the next pass reads everything.
+      if (await deleteNetns(instanceNetnsName(hostId, groupId))) observer.invalidate();
       forget(groupId);
       pulls.forget(groupId);
     },

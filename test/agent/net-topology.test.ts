@@ -13,7 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { applyNetwork, NetApplyError, runOp } from '../../src/agent/net/apply.ts';
 import { destroySandboxHost, ensureSandboxHost } from '../../src/agent/net/host.ts';
-import { observeHost, observeNft } from '../../src/agent/net/observe.ts';
+import { HostObserver, observeHost, observeNft } from '../../src/agent/net/observe.ts';
 import { planNetwork, type NetStep } from '../../src/agent/net/plan.ts';
 import { securityGroupPolicy, type ForwardPolicy } from '../../src/agent/net/render.ts';
 import { deriveHostNetwork, type HostNetwork, type HostNetworkInput, type VpcNet } from '../../src/agent/net/topology.ts';
@@ -335,6 +335,43 @@ describe('network topology on the real kernel', { skip: kernelSkipReason }, () =
     // The rest of the unit's VPC (elements added before the failure) converges back on the next pass.
     await converge(input);
     assert.deepEqual(await planFor(deriveHostNetwork(input)), []);
+  });
+
+  it('HostObserver: between resyncs it plans from what it re-read after its own changes; a full observe (or invalidate) sees drift', async () => {
+    const prefix = deriveHostNetwork(input).prefix;
+    const observer = new HostObserver();
+    const fresh = () => observeHost(hostNetns, prefix);
+    assert.deepEqual(await observer.observe(hostNetns, prefix, { full: true }), await fresh());
+    // A change made through the observer: what it re-read equals a fresh full read, and plans nothing more.
+    const extra = { ...input, groups: [...input.groups, { ...input.groups[0], ContainerGroupId: 'eci-a9', IntranetIp: '10.0.1.99', SecurityGroupIds: [] }] };
+    const throughObserver = async (i: HostNetworkInput, full = false) => {
+      const desired = deriveHostNetwork(i);
+      const steps = planNetwork(desired, await observer.observe(hostNetns, prefix, { full }), policyFor);
+      await applyNetwork(steps);
+      observer.applied(steps);
+      return steps;
+    };
+    assert.ok((await throughObserver(extra)).some((s) => s.what === `create netns ${ns('eci-a9')}`));
+    assert.deepEqual(await observer.observe(hostNetns, prefix), await fresh());
+    assert.deepEqual(planNetwork(deriveHostNetwork(extra), await observer.observe(hostNetns, prefix), policyFor), []);
+    await throughObserver(input);
+    assert.deepEqual(await observer.observe(hostNetns, prefix), await fresh());
+    assert.equal((await observer.observe(hostNetns, prefix)).netns.has(ns('eci-a9')), false);
+    // A namespace that appears between resyncs is read (here a leftover the plan removes).
+    const stray = ns('eci-zz');
+    await nsRun(null, ['ip', 'netns', 'add', stray]);
+    assert.ok((await throughObserver(input)).some((s) => s.what.includes(stray)), 'the new namespace was seen and removed');
+    assert.equal((await listNetns()).includes(stray), false);
+    // Drift made behind the agent's back is not seen between resyncs (the contract), but by the next full one.
+    const veth = instanceVeth(hostId, 'eci-a3').routerSide;
+    await nsRun(routerNetnsName(hostId, 'vpc-a'), ['ip', 'link', 'del', veth]);
+    assert.deepEqual(planNetwork(deriveHostNetwork(input), await observer.observe(hostNetns, prefix), policyFor), []);
+    observer.invalidate();
+    assert.ok(planNetwork(deriveHostNetwork(input), await observer.observe(hostNetns, prefix), policyFor).some((s) => s.what.startsWith('create veth')), 'after invalidate() the drift is seen');
+    await nsRun(routerNetnsName(hostId, 'vpc-a'), ['ip', 'link', 'del', instanceVeth(hostId, 'eci-a4').routerSide]);
+    assert.ok((await throughObserver(input, true)).filter((s) => s.what.startsWith('create veth')).length >= 2, 'a full pass repairs both');
+    assert.deepEqual(await planFor(deriveHostNetwork(input)), []);
+    assert.equal((await probe(inet.netns, [tcp('203.0.113.31', 9000)]))[0], `a3 80 ${inet.ip}`);
   });
 
   it('9: removing every group leaves no netns, link, route or nft table of this host behind', async () => {

@@ -8,6 +8,7 @@
 import { ExecError, json, listNetns, run, shell } from './exec.ts';
 import { NFT_TABLE, type Elements } from './render.ts';
 import { SG_MARK_PREFIX } from './security-groups.ts';
+import type { NetOp, NetStep } from './plan.ts';
 
 export interface ObservedLink {
   readonly ifname: string;
@@ -157,26 +158,165 @@ export async function observeHost(hostNetns: string | null, prefix: string): Pro
   const names = await listNetns();
   // Only what the planner reads: instance and router namespaces (an Internet client of a test, say,
   // carries the prefix too; observing it would cost a spawn per pass for nothing).
-  const mine = names.filter((n) => (n.startsWith(`${prefix}eci-`) || n.startsWith(`${prefix}vpcr-`)) && n !== hostNetns);
-  const readOne = async (name: string): Promise<ObservedNetns | undefined> => {
-    try {
-      const router = name.startsWith(`${prefix}vpcr-`);
-      const [l, sysctls, nft] = await Promise.all([
-        observeLinks(name),
-        router ? observeSysctls(name) : Promise.resolve({}),
-        router ? observeNft(name) : Promise.resolve(undefined),
-      ]);
-      return { name, ...l, sysctls, ...(router ? { nft } : {}) };
-    } catch (e) {
-      if (isGone(e)) return undefined;
-      throw e;
-    }
-  };
+  const mine = names.filter((n) => isMine(n, prefix, hostNetns));
   // The host netns is read alongside the others (one spawn each, all in parallel).
   const readHost = async (): Promise<ObservedNetns | undefined> =>
     hostNetns === null || names.includes(hostNetns) ? { name: hostNetns, ...(await observeLinks(hostNetns)), sysctls: {} } : undefined;
-  const [host, observed] = await Promise.all([readHost(), Promise.all(mine.map(readOne))]);
+  const [host, observed] = await Promise.all([readHost(), Promise.all(mine.map((n) => readNetns(n, prefix)))]);
   const netns = new Map<string, ObservedNetns>();
   for (const o of observed) if (o && o.name) netns.set(o.name, o);
   return { ...(host ? { host } : {}), netns };
+}
+
+/** Instance and router namespaces of this host (`<prefix>eci-…`, `<prefix>vpcr-…`), never the host netns. */
+const isMine = (n: string, prefix: string, hostNetns: string | null): boolean => (n.startsWith(`${prefix}eci-`) || n.startsWith(`${prefix}vpcr-`)) && n !== hostNetns;
+
+/** One instance or router namespace; undefined when it vanished while being read. */
+async function readNetns(name: string, prefix: string): Promise<ObservedNetns | undefined> {
+  try {
+    const router = name.startsWith(`${prefix}vpcr-`);
+    const [l, sysctls, nft] = await Promise.all([
+      observeLinks(name),
+      router ? observeSysctls(name) : Promise.resolve({}),
+      router ? observeNft(name) : Promise.resolve(undefined),
+    ]);
+    return { name, ...l, sysctls, ...(router ? { nft } : {}) };
+  } catch (e) {
+    if (isGone(e)) return undefined;
+    throw e;
+  }
+}
+
+/** The namespaces a step can change: the one it runs in, and any it names (`… netns <name>`, netns add/del). */
+function touchedBy(op: NetOp, into: Set<string | null>): void {
+  if (op.type === 'netnsAdd' || op.type === 'netnsDel') {
+    into.add(op.name);
+    return;
+  }
+  into.add(op.netns);
+  if (op.type === 'ip') for (const line of op.lines) for (const m of line.matchAll(/\bnetns (?:(?:add|del|delete) )?([^\s]+)/g)) into.add(m[1]);
+}
+
+/** How long after an apply the namespaces it touched are re-read, unless a pass needs them sooner. */
+const REFRESH_DELAY_MS = 100;
+
+/**
+ * What the network planner last saw of the host, kept between passes, so a pass that creates one
+ * instance does not first re-read every namespace of the host (about 20 ms with one router, growing
+ * with the host's instances) — the partial-sync scheme kube-proxy uses for its rules.
+ *
+ * Contracts:
+ * - `observe({full: true})` (the agent's periodic resync, and the first pass) reads the whole host as
+ *   `observeHost` does, so drift made by anyone else is seen within one resync.
+ * - Between resyncs, `observe()` lists the host's namespaces (one directory read) and reads only those
+ *   it has not seen: a namespace that appeared is read, one that vanished is dropped.
+ * - `applied(steps)` is called after every apply that ran steps; every namespace those steps ran in or
+ *   named is re-read (shortly after, or by the next `observe`, which waits for it), so the next pass
+ *   plans from what the kernel now holds, not from what the steps meant to do.
+ * - `invalidate()` (after a failed apply, or anything unknown) makes the next observe a full one.
+ * - One caller at a time (the agent's pass loop); the result must not be mutated.
+ */
+export class HostObserver {
+  #key = '';
+  #host: ObservedNetns | undefined;
+  #netns = new Map<string, ObservedNetns>();
+  #valid = false;
+  /** Namespaces changed by applied steps and not re-read yet (null: the agent's own namespace). */
+  #touched = new Set<string | null>();
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #refresh: Promise<void> | undefined;
+
+  async observe(hostNetns: string | null, prefix: string, opts: { full?: boolean } = {}): Promise<ObservedHost> {
+    const key = `${hostNetns ?? ''}\n${prefix}`;
+    if (opts.full || !this.#valid || key !== this.#key) this.invalidate();
+    await this.#startRefresh();
+    if (!this.#valid) {
+      const o = await observeHost(hostNetns, prefix);
+      this.#key = key;
+      this.#host = o.host;
+      this.#netns = new Map(o.netns);
+      this.#valid = true;
+      return o;
+    }
+    const names = await listNetns();
+    const present = new Set(names);
+    for (const n of [...this.#netns.keys()]) if (!present.has(n)) this.#netns.delete(n);
+    if (hostNetns !== null && !present.has(hostNetns)) this.#host = undefined;
+    const unseen = names.filter((n) => isMine(n, prefix, hostNetns) && !this.#netns.has(n));
+    const hostUnseen = !this.#host && (hostNetns === null || present.has(hostNetns));
+    if (unseen.length || hostUnseen)
+      await this.#read(hostNetns, prefix, new Set<string | null>([...unseen, ...(hostUnseen ? [hostNetns] : [])])).catch((e: unknown) => {
+        this.invalidate();
+        throw e;
+      });
+    return { ...(this.#host ? { host: this.#host } : {}), netns: new Map(this.#netns) };
+  }
+
+  /**
+   * Re-reads what `steps` touched, REFRESH_DELAY_MS later or when the next observe asks, whichever
+   * comes first (the next observe waits for it). Not at once: right after a create's network the agent
+   * starts its containers, and on a small host the re-read's spawns would compete with runc for the CPU.
+   */
+  applied(steps: readonly NetStep[]): void {
+    if (!steps.length || !this.#valid) return;
+    for (const s of steps) {
+      touchedBy(s.op, this.#touched);
+      if (s.fallback) touchedBy(s.fallback, this.#touched);
+    }
+    this.#refreshTimer ??= setTimeout(() => void this.#startRefresh(), REFRESH_DELAY_MS);
+    this.#refreshTimer.unref();
+  }
+
+  /** Runs the pending re-read (if any) now; its promise settles when it is done (it never rejects). */
+  #startRefresh(): Promise<void> {
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    if (!this.#touched.size) return this.#refresh ?? Promise.resolve();
+    const touched = this.#touched;
+    this.#touched = new Set();
+    const [hostNetns, prefix] = [this.#key.split('\n')[0] || null, this.#key.split('\n')[1]];
+    const previous = this.#refresh;
+    this.#refresh = (async () => {
+      await previous;
+      await this.#read(hostNetns, prefix, touched);
+    })().catch(() => this.invalidate());
+    return this.#refresh;
+  }
+
+  /** Runs the pending re-read of `applied` now instead of later, and waits for it. */
+  refreshNow(): Promise<void> {
+    return this.#startRefresh();
+  }
+
+  invalidate(): void {
+    this.#valid = false;
+    this.#touched.clear();
+  }
+
+  /** Reads `which` (namespace names; null or the host netns name: the host), updating the cache. */
+  async #read(hostNetns: string | null, prefix: string, which: ReadonlySet<string | null>): Promise<void> {
+    const names = new Set(await listNetns());
+    const jobs: Promise<void>[] = [];
+    for (const n of which) {
+      if (n === hostNetns) {
+        jobs.push(
+          (async () => {
+            this.#host = hostNetns === null || names.has(hostNetns) ? { name: hostNetns, ...(await observeLinks(hostNetns)), sysctls: {} } : undefined;
+          })(),
+        );
+      } else if (n !== null && isMine(n, prefix, hostNetns)) {
+        if (!names.has(n)) {
+          this.#netns.delete(n);
+          continue;
+        }
+        jobs.push(
+          readNetns(n, prefix).then((o) => {
+            if (o) this.#netns.set(n, o);
+            else this.#netns.delete(n);
+          }),
+        );
+      }
+    }
+    await Promise.all(jobs);
+  }
 }
