@@ -23,7 +23,6 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { closeSync, createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { IncomingMessage } from 'node:http';
 import { InvalidImageReferenceError, manifestReference, normalizeRegistryServer, parseImageReference, type ImageReference } from '../../core/image-reference.ts';
 import { ImageImportError, ImageInUseError, ImageNotFoundError, ImagePullError } from './errors.ts';
 import { cleanStale, hexOf, LayerUnpacker, storePaths, type StorePaths, type UnpackedLayer } from './layer-unpack.ts';
@@ -44,7 +43,7 @@ import {
   type Platform,
 } from './manifest.ts';
 import { mountedLowerDirs } from './mounts.ts';
-import { RegistryClient, type RegistryTarget, type RetryPolicy } from './registry-client.ts';
+import { RegistryClient, type RegistryResponse, type RegistryTarget, type RetryPolicy } from './registry-client.ts';
 
 export { ImageImportError, ImageInUseError, ImageNotFoundError, ImagePullError } from './errors.ts';
 export type { ImagePullErrorCode } from './errors.ts';
@@ -142,7 +141,7 @@ const LAYER_CONCURRENCY = 4;
 // Orphans (unreferenced layers/blobs) younger than this may belong to another process's pull in progress.
 const ORPHAN_GRACE_MS = 10 * 60_000;
 const PROGRESS_INTERVAL_MS = 100;
-const WRITE_BATCH = 1024 * 1024;
+const WRITE_BATCH = 512 * 1024;
 const SHORT_ID = 16;
 
 const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -404,10 +403,11 @@ export class ImageStore {
           async () => {
             const start = u.offset;
             if (start >= d.size) return;
-            const res = await this.#client.get(t, `${t.ref.repository}/blobs/${d.digest}`, start > 0 ? { Range: `bytes=${start}-` } : {});
+            const res = await this.#client.get(t, `${t.ref.repository}/blobs/${d.digest}`, start > 0 ? { Range: `bytes=${start}-` } : {}, { lean: true });
             let skip = rangeSkip(t.image, res, start);
-            // Socket reads arrive in ≤ 64 KiB chunks; handing the file, the decompressor and tar ~1 MiB at a
-            // time cuts their per-write thread-pool round trips (measured: ~15% less CPU per pull).
+            // The file, the decompressor and tar are handed ≥ WRITE_BATCH at a time, which cuts their per-write
+            // thread-pool round trips (measured: ~15% less CPU per pull). lean-http's chunks are ~1 MiB and
+            // pass as they are; node:http's (a fallback) are ≤ 64 KiB and are gathered.
             let batch: Buffer[] = [];
             let batched = 0;
             const flush = async () => {
@@ -1032,7 +1032,7 @@ export class ImageStore {
 }
 
 /** Bytes to drop from a response to a `Range: bytes=<start>-` request (a 200 ignores Range and starts at 0). */
-function rangeSkip(image: string, res: IncomingMessage, start: number): number {
+function rangeSkip(image: string, res: RegistryResponse, start: number): number {
   if (start === 0) return 0;
   if (res.statusCode === 206) {
     const m = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
