@@ -25,7 +25,7 @@ import { closeSync, createReadStream, existsSync, lstatSync, mkdirSync, mkdtempS
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidImageReferenceError, manifestReference, normalizeRegistryServer, parseImageReference, type ImageReference } from '../../core/image-reference.ts';
 import { ImageImportError, ImageInUseError, ImageNotFoundError, ImagePullError } from './errors.ts';
-import { cleanStale, hexOf, LayerUnpacker, storePaths, type StorePaths, type UnpackedLayer } from './layer-unpack.ts';
+import { cleanStale, hexOf, LayerUnpacker, storePaths, type LayerTarget, type StorePaths, type UnpackedLayer } from './layer-unpack.ts';
 import {
   DEFAULT_PLATFORM,
   DIGEST_PATTERN,
@@ -176,6 +176,8 @@ export class ImageStore {
   readonly paths: StorePaths;
   readonly #client: RegistryClient;
   readonly #jobs = new Map<string, LayerJob>();
+  /** Layer downloads on the wire at once, across every pull of this store (see #downloadLayer). */
+  readonly #downloadSlots = new Slots(LAYER_CONCURRENCY);
   /** Layer and blob hexes a pull or import in this process is assembling (GC keeps them). */
   readonly #pending = new Map<string, number>();
 
@@ -246,7 +248,10 @@ export class ImageStore {
             for (const v of done.values()) sum += v;
             emit({ layer: layer.digest, downloadedBytes: downloaded, totalBytes: layer.size, imageDownloadedBytes: sum, imageTotalBytes: imageTotal, phase }, phase !== 'downloading');
           };
-          const unpacked = await mapLimit(missing, LAYER_CONCURRENCY, async ({ l, diffId }) => {
+          // Every layer at once: #downloadLayer bounds the downloads; a layer whose bytes are all in frees
+          // its slot while tar finishes, so a slow unpack (a layer of many small files) never holds up
+          // the next download.
+          const unpacked = await mapLimit(missing, missing.length, async ({ l, diffId }) => {
             const r = await this.#layer(t, l, diffId, (n) => report(l, n, n >= l.size ? 'unpacking' : 'downloading'));
             networkBytes += r.networkBytes;
             return r.layer;
@@ -392,6 +397,25 @@ export class ImageStore {
       const u = await LayerUnpacker.open(this.paths, target, { resume: false, keepBlob: false });
       return this.#feedFile(u, blob);
     }
+    const release = await this.#downloadSlots.acquire(t.signal);
+    try {
+      return await this.#downloadLayerInSlot(t, d, target, release, onBytes);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * The network part of #downloadLayer, holding a download slot: `release` is called as soon as the
+   * last byte is in, before the unpacker's tail (the decompressor draining, tar exiting, whiteouts).
+   */
+  async #downloadLayerInSlot(
+    t: RegistryTarget,
+    d: Descriptor,
+    target: LayerTarget,
+    release: () => void,
+    onBytes: (offset: number, networkBytes: number) => void,
+  ): Promise<UnpackedLayer> {
     let networkBytes = 0;
     for (let restart = 0; ; restart++) {
       const u = await LayerUnpacker.open(this.paths, target, { resume: restart === 0, keepBlob: true });
@@ -446,6 +470,7 @@ export class ImageStore {
             return moved;
           },
         );
+        release();
         return await u.finish();
       } catch (e) {
         const err = this.#client.classify(t, e);
@@ -1059,6 +1084,43 @@ function progressEmitter(onProgress: PullOptions['onProgress']): (p: PullProgres
       // A failing progress consumer must not fail the pull.
     }
   };
+}
+
+/** A counting semaphore: `acquire` resolves with its `release` (idempotent) once a slot is free. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    if (this.#free > 0) this.#free--;
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          const i = this.#waiting.indexOf(go);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          reject(signal!.reason);
+        };
+        const go = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        if (signal?.aborted) return reject(signal.reason);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.#waiting.push(go);
+      });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
