@@ -5,6 +5,7 @@ import type { ServerConfig } from '../core/config.ts';
 import type { Store } from '../store/store.ts';
 import { eipController } from './eip.ts';
 import { hostController } from './hosts.ts';
+import { imageCacheController } from './image-caches.ts';
 import { placementController } from './placement.ts';
 
 export interface Controller {
@@ -28,6 +29,7 @@ const CONTROLLER_FACTORIES: readonly ((deps: ControllerDeps) => Controller)[] = 
   eipController,
   hostController,
   placementController,
+  imageCacheController,
 ];
 
 export function startControllers(deps: ControllerDeps): { stop(): Promise<void> } {
