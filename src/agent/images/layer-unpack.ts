@@ -216,7 +216,8 @@ export class LayerUnpacker {
       this.#failure ??= this.#mismatch(`layer ${this.target.digest ?? this.target.diffId} does not decompress as ${this.#compression}: ${e.message}`);
     });
     d.on('data', (c: Buffer) => {
-      this.#hashD.update(c);
+      // An uncompressed layer's diff_id is its blob digest: hashed once, by #accept.
+      if (this.#compression !== 'none') this.#hashD.update(c);
       this.#unpacked += c.length;
       if (this.#tarDead) return;
       if (!this.#tar.stdin!.write(c)) {
@@ -270,7 +271,7 @@ export class LayerUnpacker {
       if (this.#failure) throw this.#failure;
       this.#tar.stdin!.end();
       const code = await this.#tarExit;
-      const diffId = `sha256:${this.#hashD.digest('hex')}`;
+      const diffId = this.#compression === 'none' ? digest : `sha256:${this.#hashD.digest('hex')}`;
       if (diffId !== this.target.diffId)
         throw this.#mismatch(`layer ${digest} unpacks to diff_id ${diffId}, but the image config says ${this.target.diffId}`);
       if (code !== 0) throw new ImagePullError(this.target.image, 'Unsupported', `unpacking layer ${digest} failed: tar exited ${code}: ${this.#tarStderr.trim().slice(0, 1000)}`);
