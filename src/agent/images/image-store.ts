@@ -437,9 +437,11 @@ export class ImageStore {
             const flush = async () => {
               if (batched === 0) return;
               const chunk = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched);
+              // A lean-http chunk passed on whole goes back to its slab pool once the unpacker is done with it.
+              const recycle = batch.length === 1 && res.recycle ? () => res.recycle!(chunk) : undefined;
               batch = [];
               batched = 0;
-              await u.write(chunk);
+              await u.write(chunk, recycle);
               networkBytes += chunk.length;
               onBytes(u.offset, networkBytes);
             };

@@ -185,14 +185,32 @@ export class LayerUnpacker {
     }
   }
 
-  /** Feeds the next compressed bytes (in order). Rejects once something downstream failed. */
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Feeds the next compressed bytes (in order). Rejects once something downstream failed.
+   * `onConsumed`, when given, may be called once nothing holds `chunk` any more (the blob file's write and
+   * the decompressor are done with it), so the caller can reuse its memory; it is not called for chunks
+   * that stay referenced (the first bytes, kept to sniff the compression; an uncompressed layer, whose
+   * bytes go on to tar as they are), nor after a failure.
+   */
+  async write(chunk: Buffer, onConsumed?: () => void): Promise<void> {
     if (this.#failure) throw this.#failure;
-    if (this.#file && !this.#file.write(chunk)) await waitDrain(this.#file);
-    await this.#accept(chunk);
+    const track = onConsumed !== undefined && this.#decomp !== undefined && this.#compression !== 'none';
+    let holders = 1;
+    const release = track
+      ? (e?: Error | null) => {
+          if (--holders === 0 && !e) onConsumed();
+        }
+      : undefined;
+    if (this.#file) {
+      if (release) holders++;
+      if (!this.#file.write(chunk, release)) await waitDrain(this.#file);
+    }
+    if (release) holders++;
+    await this.#accept(chunk, release);
+    release?.();
   }
 
-  async #accept(chunk: Buffer): Promise<void> {
+  async #accept(chunk: Buffer, consumed?: (e?: Error | null) => void): Promise<void> {
     this.#hashC.update(chunk);
     this.offset += chunk.length;
     if (this.target.size !== undefined && this.offset > this.target.size)
@@ -203,7 +221,7 @@ export class LayerUnpacker {
       if (this.#headLen < 4) return;
       return this.#startDecompressor();
     }
-    await this.#feed(chunk);
+    await this.#feed(chunk, consumed);
   }
 
   #startDecompressor(): Promise<void> {
@@ -234,9 +252,9 @@ export class LayerUnpacker {
     return this.#feed(head);
   }
 
-  async #feed(chunk: Buffer): Promise<void> {
+  async #feed(chunk: Buffer, consumed?: (e?: Error | null) => void): Promise<void> {
     const d = this.#decomp!;
-    if (!d.write(chunk)) await waitDrain(d);
+    if (!d.write(chunk, consumed)) await waitDrain(d);
     if (this.#failure) throw this.#failure;
   }
 

@@ -23,6 +23,8 @@ export interface RegistryResponse {
   readonly statusCode?: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   [Symbol.asyncIterator](): AsyncIterator<Buffer>;
+  /** lean-http only: the chunk's memory may be reused (see lean-http.ts). */
+  recycle?(chunk: Buffer): void;
   resume(): void;
   destroy(error?: Error): void;
 }

@@ -104,6 +104,22 @@ describe('lean-http', () => {
     assert.equal(req.headers.connection, 'close');
   });
 
+  it('reuses recycled slabs for later reads, without corrupting what was handed out', async () => {
+    const res = await get('/v2/team/app/blobs/sha256:len');
+    const h = createHash('sha256');
+    const buffers = new Set<ArrayBufferLike>();
+    let chunks = 0;
+    for await (const c of res) {
+      h.update(c);
+      buffers.add(c.buffer);
+      chunks++;
+      res.recycle(c);
+    }
+    assert.equal(h.digest('hex'), sha(BODY));
+    assert.ok(chunks >= 9, `${chunks} chunks`);
+    assert.ok(buffers.size < chunks, `${buffers.size} slabs for ${chunks} chunks: none was reused`);
+  });
+
   it('keeps every byte intact for a slow consumer (the socket is paused, not overrun)', async () => {
     const { body, error } = await collect(await get('/v2/team/app/blobs/sha256:len'), 15);
     assert.equal(error, undefined);
