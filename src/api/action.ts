@@ -35,6 +35,14 @@ export interface ActionDef<F extends Fields = Fields> {
   /** Mutating actions run in one transaction, honour ClientToken and DryRun. */
   readonly mutating: boolean;
   readonly summary: string;
+  /**
+   * A mutating action's transaction holds its account's lock (Store.tx), exclusively unless this says
+   * the request may share it with the other requests that share it. Only for a request whose rules
+   * hold among such requests without the lock: what it checks then writes is guarded in the store
+   * itself (a quota by Tx.insert's cap, addresses by IPAM, the ClientToken by its reservation), and
+   * it changes no existing row (those are written under the exclusive lock, which still excludes it).
+   */
+  sharedAccountLock?(params: InferFields<F>): boolean;
   handler(ctx: ActionContext, params: InferFields<F>): Promise<Record<string, unknown>>;
 }
 

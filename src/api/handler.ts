@@ -8,7 +8,7 @@ import { ApiError, invalid } from '../core/errors.ts';
 import { newRequestId, type RandomBytes } from '../core/ids.ts';
 import { parseParams } from '../core/params.ts';
 import { rfc3339 } from '../core/time.ts';
-import type { AccessKey, Store } from '../store/store.ts';
+import type { AccessKey, Store, Tx } from '../store/store.ts';
 import { PRODUCTS, type ActionContext, type AnyAction, type Product } from './action.ts';
 import { errorResponse } from './envelope.ts';
 import { readCredentials } from './signature.ts';
@@ -323,22 +323,33 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     const dryRun = params.get('DryRun')?.toLowerCase() === 'true';
     const fingerprint = fingerprintOf(action.name, params);
     const result = await deps.store.tx(async (tx) => {
-      if (!(await tx.claimNonce(nonce, nowMs, expiresAt))) throw nonceUsed();
-      if (token && !dryRun) {
-        const seen = await tx.getIdempotency(key.account, action.name, token);
-        if (seen) {
-          if (seen.paramsHash !== fingerprint)
-            throw invalid('IdempotentParameterMismatch', 'The request uses the same client token as a previous, but non-identical request.');
-          return JSON.parse(seen.response) as Record<string, unknown>;
-        }
-      }
-      const ctx: ActionContext = { ...base, tx };
-      const out = await action.handler(ctx, typed);
+      // The nonce and the token are claimed first (a replayed nonce is refused before the token is
+      // looked at; the token is reserved for this transaction until it ends, so a second request
+      // with it waits, then sees the first one's answer: Tx.claimIdempotency). The handler starts at
+      // once, so that its first reads travel with the claims (one round trip on PostgreSQL, behind
+      // the transaction's lock); whatever it writes waits for the verdict, and a refused or already
+      // answered request stops it there, having written nothing.
+      const claimed = tx.claimNonce(nonce, nowMs, expiresAt);
+      const earlier = token && !dryRun ? tx.claimIdempotency(key.account, action.name, token, fingerprint, base.nowText) : undefined;
+      const verdict = Promise.allSettled([claimed, earlier]).then(async () => {
+        if (!(await claimed)) throw nonceUsed();
+        const seen = await earlier;
+        if (seen && seen.paramsHash !== fingerprint)
+          throw invalid('IdempotentParameterMismatch', 'The request uses the same client token as a previous, but non-identical request.');
+        return seen;
+      });
+      verdict.catch(() => undefined);
+      const ctx: ActionContext = { ...base, tx: gated(tx, verdict) };
+      const running = new Promise<Record<string, unknown>>((resolve) => resolve(action.handler(ctx, typed)));
+      await Promise.allSettled([verdict, running]);
+      const seen = await verdict;
+      if (seen) return JSON.parse(seen.response) as Record<string, unknown>;
+      const out = await running;
       // DryRun: every check passed; throwing rolls the transaction back so nothing is written.
       if (dryRun) throw invalid('DryRunOperation', 'Request validation has been passed with DryRun flag set.');
       if (token) await tx.putIdempotency(key.account, action.name, token, { paramsHash: fingerprint, response: JSON.stringify(out) }, base.nowText);
       return out;
-    }, `account:${key.account}`).catch(async (e: unknown) => {
+    }, `account:${key.account}`, action.sharedAccountLock?.(typed) ? 'shared' : 'exclusive').catch(async (e: unknown) => {
       // The transaction rolled back with its nonce: record it durably before answering, so the same
       // request cannot be replayed later (on any server) when the state has changed.
       if (!(e instanceof ApiError && e.code === 'SignatureNonceUsed'))
@@ -347,6 +358,35 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     });
     return { RequestId: requestId, ...result };
   }
+}
+
+/** The Tx methods that only read; every other one (a write) waits for the request's verdict. */
+const TX_READS: ReadonlySet<string> = new Set(['get', 'list', 'count', 'listEvents', 'countIps', 'ipOwner', 'getIdempotency']);
+
+/** Stops a handler whose request turned out refused or already answered (never reaches a client). */
+class Stopped extends Error {}
+
+/**
+ * `tx` for a handler started before its request's verdict (nonce, ClientToken): reads run at once,
+ * writes once the verdict allows the request to run (none if it does not).
+ */
+function gated(tx: Tx, verdict: Promise<unknown>): Tx {
+  let open = false;
+  return new Proxy(tx, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => Promise<unknown>;
+      if (typeof prop === 'string' && TX_READS.has(prop)) return (...args: unknown[]) => method.apply(target, args);
+      return async (...args: unknown[]) => {
+        if (!open) {
+          if ((await verdict) !== undefined) throw new Stopped('the request was answered before');
+          open = true;
+        }
+        return method.apply(target, args);
+      };
+    },
+  });
 }
 
 function fingerprintOf(action: string, params: ReadonlyMap<string, string>): string {

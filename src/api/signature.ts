@@ -3,7 +3,7 @@
 // and V3 `ACS3-HMAC-SHA256` (the SDK default). Both canonicalise with strict RFC 3986 encoding: the Node
 // SDK sends `!*()` raw in the query, so we decode every name and value and encode them again.
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { ApiError, invalid } from '../core/errors.ts';
 
 export function percentEncode(s: string): string {
@@ -87,6 +87,9 @@ function readV1(req: SignedRequest, params: Map<string, string>): Credentials {
   };
 }
 
+/** SHA-256 of no bytes: the payload hash of every request without a body (the SDK's default). */
+const EMPTY_SHA256 = hash('sha256', '', 'hex');
+
 const V3_AUTH = /^ACS3-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]*)\s*,\s*Signature=([0-9a-fA-F]+)\s*$/;
 
 function readV3(req: SignedRequest, authorization: string): Credentials {
@@ -117,12 +120,12 @@ function readV3(req: SignedRequest, authorization: string): Credentials {
     .map((h) => `${h}:${(header(req.headers, h) ?? '').trim()}\n`)
     .join('');
   // The payload hash is computed, not trusted: the signature then binds the body we parse.
-  const payloadHash = createHash('sha256').update(req.body).digest('hex');
+  const payloadHash = req.body.length === 0 ? EMPTY_SHA256 : hash('sha256', req.body, 'hex');
   const claimed = header(req.headers, 'x-acs-content-sha256');
   if (claimed !== undefined && claimed.toLowerCase() !== payloadHash)
     throw new ApiError('Unauthenticated', 'SignatureDoesNotMatch', 'x-acs-content-sha256 does not match the request body.', 403);
   const canonicalRequest = [req.method.toUpperCase(), '/', canonicalQuery, canonicalHeaders, signedHeaders.join(';'), payloadHash].join('\n');
-  const stringToSign = 'ACS3-HMAC-SHA256\n' + createHash('sha256').update(canonicalRequest).digest('hex');
+  const stringToSign = 'ACS3-HMAC-SHA256\n' + hash('sha256', canonicalRequest, 'hex');
   return {
     accessKeyId,
     timestampMs,

@@ -103,4 +103,16 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'resources by status (controllers read only the rows in the status they act on)',
     sql: () => 'CREATE INDEX resources_by_status ON resources (kind, status, seq)',
   },
+  {
+    version: 4,
+    name: 'a cap on resource counts (quotas checked by the insert itself)',
+    // A capped insert writes its quota into the count's row and PostgreSQL refuses a count above it
+    // (the CHECK): the insert needs no answer to be judged, so it can travel with the commit. Other
+    // writes of the row clear the cap. SQLite judges a capped insert by its answer; the column is
+    // there so that the statements are the same.
+    sql: (d) =>
+      `ALTER TABLE resource_counts ADD COLUMN cap BIGINT${
+        d === 'postgres' ? '; ALTER TABLE resource_counts ADD CONSTRAINT resource_counts_cap CHECK (cap IS NULL OR n <= cap)' : ''
+      }`,
+  },
 ];

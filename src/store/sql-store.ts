@@ -6,6 +6,7 @@ import { COMMIT_CHANNEL, type Row, type SqlConn, type SqlDriver } from './driver
 import { MIGRATIONS, type Migration } from './migrations.ts';
 import type {
   AccessKey,
+  CountCap,
   IdempotencyRecord,
   IpRange,
   ListQuery,
@@ -89,13 +90,23 @@ const ANNOUNCED: ReadonlySet<string> = new Set([
 
 class SqlTx implements Tx {
   protected readonly conn: SqlConn;
-  readonly #pg: boolean;
+  /** A plain property, not #private: a Proxy of a Tx (tests wrap one) still reaches it. */
+  protected readonly pg: boolean;
   /** Called after each write of a resource row, with its kind (Store.watch). */
   protected onWrite: ((kind: string) => void) | undefined;
   constructor(conn: SqlConn, dialect: 'sqlite' | 'postgres', onWrite?: (kind: string) => void) {
     this.conn = conn;
-    this.#pg = dialect === 'postgres';
+    this.pg = dialect === 'postgres';
     this.onWrite = onWrite;
+  }
+
+  /**
+   * A write whose answer nothing needs: pipelined where the connection can (PostgreSQL inside a
+   * transaction, see SqlConn.defer; its failure fails the transaction), awaited otherwise.
+   */
+  protected async write(sql: string, params: readonly unknown[]): Promise<void> {
+    if (this.conn.defer) this.conn.defer(sql, params);
+    else await this.conn.run(sql, params);
   }
 
   async get<D>(kind: string, id: string): Promise<Resource<D> | undefined> {
@@ -122,19 +133,21 @@ class SqlTx implements Tx {
     return Number(rows[0].n);
   }
 
-  async insert<D>(r: NewResource<D>): Promise<Resource<D>> {
-    if (this.#pg) {
-      // One round trip: the row and its counter in one statement (a data-modifying CTE).
+  async insert<D>(r: NewResource<D>, cap?: CountCap): Promise<Resource<D>> {
+    if (this.pg) {
+      // One round trip: the row and its counter in one statement (a data-modifying CTE). The counter's
+      // new value is read under its row lock, which waits for any other transaction that bumped it.
       const rows = await this.conn.query(
         `WITH ins AS (
            INSERT INTO resources (kind, id, account, region, name, status, parent, created_at, version, data)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING seq),
          cnt AS (
            INSERT INTO resource_counts (kind, account, region, n) VALUES (?, ?, ?, 1)
-           ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1)
-         SELECT seq FROM ins`,
+           ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1, cap = NULL RETURNING n)
+         SELECT (SELECT seq FROM ins) AS seq, (SELECT n FROM cnt) AS n`,
         [r.kind, r.id, r.account, r.region, r.name, r.status, r.parent, r.createdAt, JSON.stringify(r.data), r.kind, r.account, r.region],
       );
+      if (cap && Number(rows[0].n) > cap.max) throw cap.exceeded();
       this.onWrite?.(r.kind);
       return { ...r, seq: Number(rows[0].seq), version: 1 };
     }
@@ -143,13 +156,35 @@ class SqlTx implements Tx {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING seq`,
       [r.kind, r.id, r.account, r.region, r.name, r.status, r.parent, r.createdAt, JSON.stringify(r.data)],
     );
-    await this.conn.run(
+    const counted = await this.conn.query(
       `INSERT INTO resource_counts (kind, account, region, n) VALUES (?, ?, ?, 1)
-       ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1`,
+       ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1, cap = NULL RETURNING n`,
       [r.kind, r.account, r.region],
     );
+    if (cap && Number(counted[0].n) > cap.max) throw cap.exceeded();
     this.onWrite?.(r.kind);
     return { ...r, seq: Number(rows[0].seq), version: 1 };
+  }
+
+  /** The caps of this transaction's pipelined inserts (put), by kind: what a refused count means. */
+  readonly caps = new Map<string, CountCap>();
+
+  async put<D>(r: NewResource<D>, cap?: CountCap): Promise<void> {
+    if (!this.pg || !this.conn.defer) {
+      await this.insert(r, cap);
+      return;
+    }
+    // insert's statement, pipelined; the count's CHECK judges the cap (migration 4).
+    if (cap) this.caps.set(r.kind, cap);
+    this.conn.defer(
+      `WITH ins AS (
+         INSERT INTO resources (kind, id, account, region, name, status, parent, created_at, version, data)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?))
+       INSERT INTO resource_counts (kind, account, region, n, cap) VALUES (?, ?, ?, 1, ?)
+       ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1, cap = excluded.cap`,
+      [r.kind, r.id, r.account, r.region, r.name, r.status, r.parent, r.createdAt, JSON.stringify(r.data), r.kind, r.account, r.region, cap?.max ?? null],
+    );
+    this.onWrite?.(r.kind);
   }
 
   async update<D>(r: Resource<D>): Promise<Resource<D>> {
@@ -167,7 +202,7 @@ class SqlTx implements Tx {
   async delete(kind: string, id: string): Promise<void> {
     const gone = await this.conn.query('DELETE FROM resources WHERE id = ? AND kind = ? RETURNING account, region', [id, kind]);
     if (gone.length) {
-      await this.conn.run('UPDATE resource_counts SET n = n - 1 WHERE kind = ? AND account = ? AND region = ?', [kind, gone[0].account, gone[0].region]);
+      await this.conn.run('UPDATE resource_counts SET n = n - 1, cap = NULL WHERE kind = ? AND account = ? AND region = ?', [kind, gone[0].account, gone[0].region]);
       this.onWrite?.(kind);
     }
   }
@@ -184,10 +219,29 @@ class SqlTx implements Tx {
     // round after round. The primary key, not the lock, is what keeps addresses unique.
     await this.conn.lock(`ipam:${scope}`);
     for (const range of ranges) {
-      const ip = await this.#allocateInRange(scope, range, insert);
+      const ip = (this.pg ? await this.#allocateAtHint(scope, range, owner) : undefined) ?? (await this.#allocateInRange(scope, range, insert));
       if (ip !== undefined) return ip;
     }
     return undefined;
+  }
+
+  /**
+   * PostgreSQL, the usual case in one statement (sent behind the IPAM lock, so one round trip for
+   * both): the watermark address itself is free. Exactly what #allocateInRange does when its first
+   * candidate succeeds; undefined (nothing written) sends the caller there.
+   */
+  async #allocateAtHint(scope: string, range: IpRange, owner: string): Promise<number | undefined> {
+    const rows = await this.conn.query(
+      `INSERT INTO ip_allocations (scope, ip, owner)
+       SELECT ?, low, ? FROM ip_hints WHERE scope = ? AND range_first = ? AND low >= ? AND low <= ?
+       ON CONFLICT DO NOTHING RETURNING ip`,
+      [scope, owner, scope, range.first, range.first, range.last],
+    );
+    if (!rows.length) return undefined;
+    const ip = Number(rows[0].ip);
+    // The watermark moves past it unless a release lowered it meanwhile (see #allocateInRange).
+    await this.write('UPDATE ip_hints SET low = ? WHERE scope = ? AND range_first = ? AND low = ?', [ip + 1, scope, range.first, ip]);
+    return ip;
   }
 
   /**
@@ -247,15 +301,42 @@ class SqlTx implements Tx {
 
   async getIdempotency(account: string, action: string, token: string): Promise<IdempotencyRecord | undefined> {
     const rows = await this.conn.query(
-      'SELECT params_hash, response FROM idempotency WHERE account = ? AND action = ? AND token = ?',
+      "SELECT params_hash, response FROM idempotency WHERE account = ? AND action = ? AND token = ? AND response <> ''",
       [account, action, token],
     );
     return rows.length ? { paramsHash: rows[0].params_hash as string, response: rows[0].response as string } : undefined;
   }
 
+  async claimIdempotency(account: string, action: string, token: string, paramsHash: string, now: string): Promise<IdempotencyRecord | undefined> {
+    // The reservation is a row with an empty response (a stored response is JSON, never empty). On
+    // PostgreSQL an insert that meets another transaction's uncommitted row waits for it to end.
+    for (let attempt = 0; ; attempt++) {
+      const claimed = await this.conn.query(
+        `INSERT INTO idempotency (account, action, token, params_hash, response, created_at) VALUES (?, ?, ?, ?, '', ?)
+         ON CONFLICT DO NOTHING RETURNING token`,
+        [account, action, token, paramsHash, now],
+      );
+      if (claimed.length) return undefined;
+      const seen = await this.conn.query('SELECT params_hash, response FROM idempotency WHERE account = ? AND action = ? AND token = ?', [account, action, token]);
+      if (seen.length && seen[0].response !== '') return { paramsHash: seen[0].params_hash as string, response: seen[0].response as string };
+      // A reservation committed without an answer (a transaction that did not complete it) is free.
+      if (seen.length) {
+        const taken = await this.conn.query(
+          `UPDATE idempotency SET params_hash = ?, created_at = ? WHERE account = ? AND action = ? AND token = ? AND response = '' RETURNING token`,
+          [paramsHash, now, account, action, token],
+        );
+        if (taken.length) return undefined;
+      }
+      // Deleted or completed between the statements: try again.
+      if (attempt >= 3) throw new ApiError('Conflict', 'OperationConflict', 'The ClientToken is in use by another request; retry.');
+    }
+  }
+
   async putIdempotency(account: string, action: string, token: string, rec: IdempotencyRecord, now: string): Promise<void> {
-    await this.conn.run(
-      'INSERT INTO idempotency (account, action, token, params_hash, response, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    await this.write(
+      `INSERT INTO idempotency (account, action, token, params_hash, response, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (account, action, token) DO UPDATE SET params_hash = excluded.params_hash, response = excluded.response
+       WHERE idempotency.response = ''`,
       [account, action, token, rec.paramsHash, rec.response, now],
     );
   }
@@ -265,6 +346,18 @@ class SqlTx implements Tx {
     e: Omit<StoredEvent, 'count' | 'seq' | 'firstTimestamp' | 'lastTimestamp'>,
     now: string,
   ): Promise<void> {
+    if (this.pg && this.conn.defer) {
+      // Both cases in one statement, pipelined: bump the last event of the resource when it has the
+      // same reason and message, else insert. (A data-modifying WITH runs whether or not it is read.)
+      this.conn.defer(
+        `WITH last AS (SELECT seq, reason, message FROM events WHERE resource_id = ? ORDER BY seq DESC LIMIT 1),
+         bump AS (UPDATE events SET count = count + 1, last_ts = ? WHERE seq = (SELECT seq FROM last WHERE reason = ? AND message = ?))
+         INSERT INTO events (resource_id, account, type, reason, message, count, first_ts, last_ts)
+         SELECT ?, ?, ?, ?, ?, 1, ?, ? WHERE NOT EXISTS (SELECT 1 FROM last WHERE reason = ? AND message = ?)`,
+        [e.resourceId, now, e.reason, e.message, e.resourceId, account, e.type, e.reason, e.message, now, now, e.reason, e.message],
+      );
+      return;
+    }
     // The usual case (a different event from the last one) in one statement: insert unless the last
     // event of the resource has the same reason and message; only then bump that one.
     const inserted = await this.conn.run(
@@ -304,6 +397,17 @@ class SqlTx implements Tx {
     );
     return rows.length === 1;
   }
+}
+
+/**
+ * A pipelined insert (Tx.put) refused by the count's CHECK: the error of its cap. PostgreSQL names
+ * the row (kind, account, region, n, cap) in the detail; with one capped kind it is that one.
+ */
+function capExceeded(e: unknown, caps: ReadonlyMap<string, CountCap>): Error | undefined {
+  const err = e as { code?: string; constraint?: string; detail?: string };
+  if (err?.code !== '23514' || err.constraint !== 'resource_counts_cap' || caps.size === 0) return undefined;
+  const kind = /^Failing row contains \(([^,]*),/.exec(err.detail ?? '')?.[1];
+  return (kind !== undefined ? caps.get(kind) : undefined)?.exceeded() ?? [...caps.values()][0].exceeded();
 }
 
 /** At most this many ids per caller are batched (more read on their own), and per batched query. */
@@ -458,8 +562,11 @@ export class SqlStore extends SqlTx implements Store {
 
   // Called on the store itself, outside any transaction, a write still commits atomically with the
   // bookkeeping that goes with it (resource_counts, ip_hints).
-  override insert<D>(r: NewResource<D>): Promise<Resource<D>> {
-    return this.tx((tx) => tx.insert(r));
+  override insert<D>(r: NewResource<D>, cap?: CountCap): Promise<Resource<D>> {
+    return this.tx((tx) => tx.insert(r, cap));
+  }
+  override put<D>(r: NewResource<D>, cap?: CountCap): Promise<void> {
+    return this.tx((tx) => tx.put(r, cap));
   }
   override delete(kind: string, id: string): Promise<void> {
     return this.tx((tx) => tx.delete(kind, id));
@@ -535,28 +642,36 @@ export class SqlStore extends SqlTx implements Store {
     return rows.length > BATCH_EVENTS ? undefined : rows.sort((a, b) => Number(a.seq) - Number(b.seq));
   }
 
-  tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string): Promise<T> {
+  tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string, lockMode?: 'exclusive' | 'shared'): Promise<T> {
     let wrote = false;
     let announce = false;
+    let current: SqlTx | undefined;
     return this.#driver
       .transaction(async (conn) => {
         // A retried transaction starts over.
         wrote = false;
         announce = false;
-        const value = await fn(
-          new SqlTx(conn, this.dialect, (kind) => {
-            wrote = true;
-            if (ANNOUNCED.has(kind)) announce = true;
-          }),
-        );
+        current = new SqlTx(conn, this.dialect, (kind) => {
+          wrote = true;
+          if (ANNOUNCED.has(kind)) announce = true;
+        });
+        const value = await fn(current);
         // Delivered by PostgreSQL at commit, to every listening server and agent (Store.watch).
-        if (announce && this.dialect === 'postgres') await conn.run(`NOTIFY ${COMMIT_CHANNEL}`);
+        if (announce && this.dialect === 'postgres') {
+          if (conn.atCommit) conn.atCommit(`NOTIFY ${COMMIT_CHANNEL}`);
+          else await conn.run(`NOTIFY ${COMMIT_CHANNEL}`);
+        }
         return value;
-      }, lockKey)
-      .then((value) => {
-        if (wrote) this.#changed();
-        return value;
-      });
+      }, lockKey, lockMode)
+      .then(
+        (value) => {
+          if (wrote) this.#changed();
+          return value;
+        },
+        (e: unknown) => {
+          throw (current && capExceeded(e, current.caps)) ?? e;
+        },
+      );
   }
 
   /**

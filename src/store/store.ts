@@ -5,7 +5,9 @@
 // Contracts:
 // - `tx(fn)` runs fn atomically. On SQLite transactions are serialised in-process; on PostgreSQL each
 //   runs in its own transaction, and the optional lock key serialises transactions that share it across
-//   every server (an advisory lock), for check-then-act rules such as quotas.
+//   every server (an advisory lock), for check-then-act rules such as quotas. A lock taken 'shared'
+//   excludes the exclusive holders of the key but not the other shared ones: for transactions whose
+//   rules hold among themselves without it (see Tx.insert's cap, Tx.claimIdempotency).
 // - `fn` may be retried by the implementation on a serialisation failure, so it must not have effects
 //   outside the Tx.
 // - Rows are versioned: `update` fails with a Conflict when the row changed since it was read.
@@ -66,6 +68,13 @@ export interface AccessKey {
   readonly account: string;
 }
 
+/** A cap on the count of a kind per account and region, checked by the insert that would pass it. */
+export interface CountCap {
+  readonly max: number;
+  /** The error the insert fails with when the count would exceed max. */
+  exceeded(): Error;
+}
+
 export interface IpRange {
   readonly first: number;
   readonly last: number;
@@ -75,7 +84,19 @@ export interface Tx {
   get<D = Record<string, unknown>>(kind: string, id: string): Promise<Resource<D> | undefined>;
   list<D = Record<string, unknown>>(q: ListQuery): Promise<Resource<D>[]>;
   count(q: ListQuery): Promise<number>;
-  insert<D>(r: NewResource<D>): Promise<Resource<D>>;
+  /**
+   * With a cap, fails with cap.exceeded() when the account's count of the kind in the region would
+   * pass cap.max. Exact under concurrency: the count is read and bumped under its row's lock, held
+   * until the transaction ends (so concurrent inserts of that count take turns from here on).
+   */
+  insert<D>(r: NewResource<D>, cap?: CountCap): Promise<Resource<D>>;
+  /**
+   * Inserts like insert without returning the stored row. Inside a PostgreSQL transaction the write
+   * is pipelined: it resolves at once and is judged with the next statement or the commit (a passed
+   * cap then fails the transaction with cap.exceeded(); the count's row stays locked only from there
+   * to the commit).
+   */
+  put<D>(r: NewResource<D>, cap?: CountCap): Promise<void>;
   /** Writes r if its version is still the stored one; bumps the version. Throws Conflict otherwise. */
   update<D>(r: Resource<D>): Promise<Resource<D>>;
   /** Deleting what is already gone succeeds. */
@@ -91,6 +112,14 @@ export interface Tx {
   ipOwner(scope: string, ip: number): Promise<string | undefined>;
 
   getIdempotency(account: string, action: string, token: string): Promise<IdempotencyRecord | undefined>;
+  /**
+   * Reserves a ClientToken for this transaction (undefined), or returns the record a committed
+   * transaction left for it. A transaction holding the token's reservation makes the others wait
+   * until it ends (and then they see its record, or reserve the token if it rolled back), so two
+   * requests with one token never both run, with or without an account lock.
+   */
+  claimIdempotency(account: string, action: string, token: string, paramsHash: string, now: string): Promise<IdempotencyRecord | undefined>;
+  /** Completes a reservation (or records the token outright); a completed record is never changed. */
   putIdempotency(account: string, action: string, token: string, rec: IdempotencyRecord, now: string): Promise<void>;
 
   /** Records an event, or bumps the count of the last one with the same reason and message. */
@@ -113,7 +142,7 @@ export interface LiveNonce {
 
 export interface Store extends Tx {
   readonly dialect: 'sqlite' | 'postgres';
-  tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string): Promise<T>;
+  tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string, lockMode?: 'exclusive' | 'shared'): Promise<T>;
 
   /** Records a signature nonce; false when it was already used. Expired nonces are purged. */
   useNonce(nonce: string, nowMs: number, ttlMs: number): Promise<boolean>;

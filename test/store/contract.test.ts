@@ -424,6 +424,118 @@ function contract(dialect: 'sqlite' | 'postgres', backend: () => Backend): void 
       });
     }
 
+    it('caps a count exactly at the insert, inserted or put, among transactions sharing a lock', async (t) => {
+      const a = await open(t);
+      const b = dialect === 'postgres' ? (await open(t, a.url)).store : a.store;
+      const cap = { max: 7, exceeded: () => new ApiError('QuotaExceeded', 'QuotaExceeded.Eip', 'full') };
+      const full = (e: unknown) => e instanceof ApiError && e.code === 'QuotaExceeded.Eip';
+      // Shared holders of one key do not exclude each other: only the cap keeps the count.
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, (_, i) =>
+          (i % 2 ? b : a.store).tx(async (tx) => {
+            if (i % 3) await tx.put(row(`c${i}`, { kind: 'eip' }), cap);
+            else await tx.insert(row(`c${i}`, { kind: 'eip' }), cap);
+            await tx.addEvent('alice', { resourceId: `c${i}`, type: 'Normal', reason: 'Created', message: 'm' }, '2024-01-01T00:00:00Z');
+          }, 'account:alice', 'shared'),
+        ),
+      );
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 7);
+      assert.ok(results.every((r) => r.status === 'fulfilled' || full(r.reason)), 'every refusal is the cap\'s own error');
+      assert.equal(await a.store.count({ kind: 'eip', account: 'alice', region: 'cn-hangzhou' }), 7);
+      assert.equal((await a.store.list({ kind: 'eip' })).length, 7);
+      const kept = results.flatMap((r, i) => (r.status === 'fulfilled' ? [`c${i}`] : []));
+      assert.deepEqual((await a.store.listEvents(results.map((_, i) => `c${i}`))).map((e) => e.resourceId).sort(), kept.sort(), 'a refused insert took its events with it');
+      // Outside a transaction too; another kind, account or region is not counted; a delete frees a place.
+      await assert.rejects(a.store.put(row('c-more', { kind: 'eip' }), cap), full);
+      await a.store.put(row('c-bob', { kind: 'eip', account: 'bob' }), cap);
+      await a.store.put(row('c-vpc'), { ...cap, max: 1 });
+      await a.store.delete('eip', kept[0]);
+      await b.put(row('c-again', { kind: 'eip' }), cap);
+      assert.equal(await b.count({ kind: 'eip', account: 'alice', region: 'cn-hangzhou' }), 7);
+      // A write without a cap is not held to one given earlier.
+      await a.store.insert(row('c-uncapped', { kind: 'eip' }));
+      assert.equal(await a.store.count({ kind: 'eip', account: 'alice', region: 'cn-hangzhou' }), 8);
+    });
+
+    it('commits or rolls back each of many concurrent transactions on its own', async (t) => {
+      // SQLite runs transactions queued together in one commit (group commit), each in a savepoint.
+      const { store } = await open(t);
+      const boom = new Error('boom');
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          store.tx(async (tx) => {
+            await tx.insert(row(`g${i}`, { kind: 'eip' }));
+            const ip = await tx.allocateIp('grp', [{ first: 1, last: 100 }], `g${i}`);
+            assert.equal(await tx.ipOwner('grp', ip!), `g${i}`, 'a transaction sees its own writes');
+            await tx.addEvent('alice', { resourceId: `g${i}`, type: 'Normal', reason: 'Created', message: 'm' }, '2024-01-01T00:00:00Z');
+            if (i % 3 === 1) throw boom;
+            return i;
+          }),
+        ),
+      );
+      const kept = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      assert.deepEqual(kept, Array.from({ length: 20 }, (_, i) => i).filter((i) => i % 3 !== 1));
+      assert.ok(results.every((r) => r.status === 'fulfilled' || r.reason === boom));
+      assert.deepEqual((await store.list({ kind: 'eip' })).map((r) => r.id).sort(), kept.map((i) => `g${i}`).sort());
+      assert.equal(await store.count({ kind: 'eip', account: 'alice', region: 'cn-hangzhou' }), kept.length);
+      assert.equal(await store.countIps('grp'), kept.length);
+      // The addresses of rolled-back transactions were handed out again: the kept ones hold the lowest.
+      const owners = await Promise.all(Array.from({ length: kept.length }, (_, k) => store.ipOwner('grp', k + 1)));
+      assert.deepEqual(owners.sort(), kept.map((i) => `g${i}`).sort());
+      assert.deepEqual((await store.listEvents(kept.map((i) => `g${i}`).concat(['g1', 'g4']))).length, kept.length);
+    });
+
+    it('fails a transaction whose pipelined write failed, committing none of it', async (t) => {
+      const { store } = await open(t);
+      await store.insert(row('taken'));
+      await assert.rejects(
+        store.tx(async (tx) => {
+          await tx.insert(row('p1'));
+          await tx.put(row('taken'));
+          await tx.putIdempotency('alice', 'CreateVpc', 'tok', { paramsHash: 'h', response: '{}' }, '2024-01-01T00:00:00Z');
+          await tx.addEvent('alice', { resourceId: 'p1', type: 'Normal', reason: 'Created', message: 'm' }, '2024-01-01T00:00:00Z');
+        }),
+        (e) => !(e instanceof ApiError),
+      );
+      assert.equal(await store.get('vpc', 'p1'), undefined);
+      assert.equal(await store.getIdempotency('alice', 'CreateVpc', 'tok'), undefined);
+      assert.deepEqual(await store.listEvents(['p1']), []);
+      assert.equal(await store.count({ kind: 'vpc', account: 'alice', region: 'cn-hangzhou' }), 1);
+      // The store and the failed statement's reader stay usable.
+      await store.tx(async (tx) => {
+        await tx.put(row('p2'));
+        assert.equal((await tx.get('vpc', 'p2'))?.name, 'name-p2', 'a put is seen by the statements after it');
+      });
+    });
+
+    it('reserves a ClientToken for its transaction: a second one waits and sees the first answer', async (t) => {
+      const a = await open(t);
+      const b = dialect === 'postgres' ? (await open(t, a.url)).store : a.store;
+      const now = '2024-01-01T00:00:00Z';
+      let claimed!: () => void;
+      const firstClaimed = new Promise<void>((r) => (claimed = r));
+      const first = a.store.tx(async (tx) => {
+        assert.equal(await tx.claimIdempotency('alice', 'CreateVpc', 'tok', 'h1', now), undefined);
+        claimed();
+        await new Promise((r) => setTimeout(r, 150));
+        await tx.putIdempotency('alice', 'CreateVpc', 'tok', { paramsHash: 'h1', response: '{"VpcId":"vpc-1"}' }, now);
+      }, 'account:alice', 'shared');
+      await firstClaimed;
+      const second = b.tx((tx) => tx.claimIdempotency('alice', 'CreateVpc', 'tok', 'h2', now), 'account:alice', 'shared');
+      await first;
+      assert.deepEqual(await second, { paramsHash: 'h1', response: '{"VpcId":"vpc-1"}' });
+      // A reservation rolled back leaves the token free; a completed record is never changed.
+      await assert.rejects(a.store.tx(async (tx) => {
+        assert.equal(await tx.claimIdempotency('alice', 'CreateVpc', 'tok2', 'h', now), undefined);
+        throw new Error('boom');
+      }));
+      assert.equal(await b.tx((tx) => tx.claimIdempotency('alice', 'CreateVpc', 'tok2', 'h3', now)), undefined, 'reserved and committed without an answer');
+      assert.equal(await a.store.getIdempotency('alice', 'CreateVpc', 'tok2'), undefined, 'a reservation is no answer');
+      assert.equal(await a.store.tx((tx) => tx.claimIdempotency('alice', 'CreateVpc', 'tok2', 'h4', now)), undefined, 'an abandoned reservation is taken over');
+      await a.store.putIdempotency('alice', 'CreateVpc', 'tok', { paramsHash: 'h9', response: '{}' }, now);
+      assert.deepEqual(await a.store.getIdempotency('alice', 'CreateVpc', 'tok'), { paramsHash: 'h1', response: '{"VpcId":"vpc-1"}' });
+    });
+
     it('keeps reading and writing after another server changed a table under its statements', async (t) => {
       const a = await open(t);
       await a.store.insert(row('before'));

@@ -3,7 +3,7 @@
 
 import { ApiError, invalid, notFound } from '../../core/errors.ts';
 import type { Tag } from '../../core/model.ts';
-import type { ListQuery, Resource, Tx } from '../../store/store.ts';
+import type { CountCap, ListQuery, Resource, Tx } from '../../store/store.ts';
 
 /** Returns the account's resource of this kind, or throws NotFound with `code`. */
 export async function requireOwned<D>(tx: Tx, kind: string, account: string, id: string, code: string, what = kind): Promise<Resource<D>> {
@@ -57,5 +57,10 @@ export async function pageByNumber<D>(
 
 /** Checks a per-account count against a quota. */
 export async function checkQuota(tx: Tx, q: ListQuery, limit: number, code: string, what: string): Promise<void> {
-  if ((await tx.count(q)) >= limit) throw new ApiError('QuotaExceeded', code, `The quota of ${what} (${limit}) is exceeded.`);
+  if ((await tx.count(q)) >= limit) throw quotaCap(limit, code, what).exceeded();
+}
+
+/** The same quota as a cap on Tx.insert: exact even among transactions that do not exclude each other. */
+export function quotaCap(limit: number, code: string, what: string): CountCap {
+  return { max: limit, exceeded: () => new ApiError('QuotaExceeded', code, `The quota of ${what} (${limit}) is exceeded.`) };
 }

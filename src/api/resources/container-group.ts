@@ -326,8 +326,9 @@ function normalizeLifecycle(raw: ContainerInput, phase: 'PostStart' | 'PreStop',
  * stay (base is an empty container on create and RenewUpdate, the stored one on IncrementalUpdate).
  * Container-local rules are checked here; group-wide ones in checkSpec.
  */
-export function normalizeContainer(raw: ContainerInput | InitContainerInput, path: string, base: ContainerSpec, init: boolean): ContainerSpec {
-  const c: ContainerSpec = structuredClone(base);
+export function normalizeContainer(raw: ContainerInput | InitContainerInput, path: string, base: ContainerSpec, init: boolean, ownsBase = false): ContainerSpec {
+  // A base made for this call alone (ownsBase) is filled in place instead of copied.
+  const c: ContainerSpec = ownsBase ? base : structuredClone(base);
   c.Name = raw.Name;
   if (raw.Image !== undefined) c.Image = raw.Image;
   if (!c.Image) throw missingParameter(`${path}.Image`);
@@ -523,8 +524,8 @@ export function buildContainers(
   existing: readonly ContainerSpec[] | undefined,
 ): ContainerSpec[] {
   const built = raw.map((r, i) => {
-    const base = existing?.find((c) => c.Name === r.Name) ?? emptyContainer(r.Name);
-    return normalizeContainer(r, `${prefix}.${i + 1}`, base, prefix === 'InitContainer');
+    const stored = existing?.find((c) => c.Name === r.Name);
+    return normalizeContainer(r, `${prefix}.${i + 1}`, stored ?? emptyContainer(r.Name), prefix === 'InitContainer', stored === undefined);
   });
   return existing ? mergeByKey(existing, built, (c) => c.Name) : built;
 }

@@ -8,7 +8,7 @@ import { p, tagsParam, type InferFields } from '../../../core/params.ts';
 import type { Resource } from '../../../store/store.ts';
 import type { ActionContext } from '../../action.ts';
 import { addToPackage, requireBandwidthPackage } from '../../resources/bandwidth-package.ts';
-import { checkQuota, normalizeTags, requireOwned } from '../../resources/common.ts';
+import { checkQuota, normalizeTags, quotaCap, requireOwned } from '../../resources/common.ts';
 import {
   acrRegistryInfoParam,
   buildContainers,
@@ -121,6 +121,11 @@ export const CreateContainerGroup = defineAction({
   summary: 'Creates a container group (an instance): records its spec, gives it a private IP (and an EIP if asked); it stays Scheduling until a host runs it.',
   mutating: true,
   params,
+  // A group naming its vSwitches and security groups, with no EIP and no image cache, writes no
+  // existing row: only its own (the quota capped at the insert), its address (IPAM) and its events.
+  // Such creates of one account run side by side; everything else takes the account lock alone.
+  sharedAccountLock: (q) =>
+    !!q.VSwitchId?.length && !!q.SecurityGroupId?.length && !q.AutoCreateEip && !q.EipInstanceId && !q.ImageSnapshotId && !q.AutoMatchImageCache,
   async handler(ctx, params) {
     for (const [name, asked, why] of refusals(params)) if (asked) throw unsupported(name, why);
     const region = ctx.config.regions.find((r) => r.regionId === params.RegionId)!;
@@ -139,11 +144,17 @@ export const CreateContainerGroup = defineAction({
       throw invalidParameter('DnsConfig.NameServer.1', 'DnsPolicy None needs at least one DnsConfig.NameServer.');
     const tags = normalizeTags(params.Tag);
     checkScalars(params);
-    await checkQuota(ctx.tx, { kind: KIND.containerGroup, account: ctx.account, region: params.RegionId }, ctx.config.quotas.containerGroups, 'QuotaExceeded.ContainerGroup', 'container groups');
+    // The quota and the network's lookups are issued together (one round trip on PostgreSQL) and
+    // judged in this order; whatever the network wrote is rolled back with a refused quota.
+    const cap = quotaCap(ctx.config.quotas.containerGroups, 'QuotaExceeded.ContainerGroup', 'container groups');
+    const quota = checkQuota(ctx.tx, { kind: KIND.containerGroup, account: ctx.account, region: params.RegionId }, cap.max, 'QuotaExceeded.ContainerGroup', 'container groups');
 
     // Network: the vSwitch(es), the security groups, then the private address.
     const id = newId('containerGroup', ctx.random);
-    const net = await resolveNetwork(ctx, params);
+    const resolving = resolveNetwork(ctx, params);
+    await Promise.allSettled([quota, resolving]);
+    await quota;
+    const net = await resolving;
     const { vSwitch, ip } = await assignPrivateIp(ctx, id, net.vSwitches, params.PrivateIpAddress);
     if (net.defaultSecurityGroup)
       await openDeclaredPorts(ctx, net.defaultSecurityGroup, Containers.flatMap((c) => c.Ports));
@@ -206,7 +217,9 @@ export const CreateContainerGroup = defineAction({
       Generation: 1,
       ImageCacheId: imageCache.cache?.id ?? '',
     };
-    await ctx.tx.insert({ kind: KIND.containerGroup, id, account: ctx.account, region: params.RegionId, name: data.ContainerGroupName, status: 'Scheduling', parent: vSwitch.id, createdAt: ctx.nowText, data });
+    // The cap re-checks the quota exactly, for creates that share the account lock. Nothing needs the
+    // stored row back: put lets it travel with the events and the commit.
+    await ctx.tx.put({ kind: KIND.containerGroup, id, account: ctx.account, region: params.RegionId, name: data.ContainerGroupName, status: 'Scheduling', parent: vSwitch.id, createdAt: ctx.nowText, data }, cap);
 
     // Events for what happened here; progress beyond this is the agent's to report.
     const event = (reason: string, message: string) => ctx.tx.addEvent(ctx.account, { resourceId: id, type: 'Normal', reason, message }, ctx.nowText);
@@ -311,11 +324,19 @@ async function resolveNetwork(ctx: ActionContext, q: CreateParams): Promise<Reso
   let vSwitches: Resource<VSwitchData>[];
   let vSwitchIds: string[];
   let defaultSecurityGroup: Resource<SecurityGroupData> | undefined;
+  const lookupSecurityGroup = (sgId: string) =>
+    requireOwned<SecurityGroupData>(ctx.tx, KIND.securityGroup, ctx.account, sgId, 'InvalidSecurityGroupId.NotFound', 'SecurityGroupId');
+  const sgIds = [...new Set(q.SecurityGroupId ?? [])];
+  let sgLookups: Promise<Resource<SecurityGroupData>>[] | undefined;
   if (q.VSwitchId?.length) {
     vSwitchIds = [...new Set(q.VSwitchId)];
     vSwitches = [];
-    for (const vswId of vSwitchIds) {
-      const v = await requireVSwitchIn(ctx.tx, ctx.account, q.RegionId, vswId);
+    // Every lookup at once (one round trip on PostgreSQL); their verdicts are taken in order below.
+    const vSwitchLookups = vSwitchIds.map((vswId) => requireVSwitchIn(ctx.tx, ctx.account, q.RegionId, vswId));
+    sgLookups = sgIds.map(lookupSecurityGroup);
+    await Promise.allSettled([...vSwitchLookups, ...sgLookups]);
+    for (const lookup of vSwitchLookups) {
+      const v = await lookup;
       if (v.data.VpcId !== (vSwitches[0]?.data.VpcId ?? v.data.VpcId))
         throw invalid('InvalidVSwitchId.VpcMismatch', `The vSwitches ${vSwitches[0].id} and ${v.id} are in different VPCs; a container group's vSwitches share one VPC.`);
       vSwitches.push(v);
@@ -336,10 +357,10 @@ async function resolveNetwork(ctx: ActionContext, q: CreateParams): Promise<Reso
   }
   if (!q.SecurityGroupId?.length) return { vSwitches, vSwitchIds, securityGroupIds: [defaultSecurityGroup!.id], defaultSecurityGroup };
   const vpcId = vSwitches[0].data.VpcId;
-  const ids = [...new Set(q.SecurityGroupId)];
+  const ids = sgIds;
   let type = '';
-  for (const sgId of ids) {
-    const sg = await requireOwned<SecurityGroupData>(ctx.tx, KIND.securityGroup, ctx.account, sgId, 'InvalidSecurityGroupId.NotFound', 'SecurityGroupId');
+  for (const [i, sgId] of ids.entries()) {
+    const sg = await (sgLookups?.[i] ?? lookupSecurityGroup(sgId));
     if (sg.region !== q.RegionId) throw notFound('InvalidSecurityGroupId.NotFound', `The specified SecurityGroupId "${sgId}" does not exist in ${q.RegionId}.`);
     if (sg.data.VpcId !== vpcId)
       throw invalid('InvalidSecurityGroup.VpcMismatch', `The security group ${sgId} is in ${sg.data.VpcId}, not in the vSwitch's VPC ${vpcId}.`);
