@@ -58,6 +58,8 @@ const IMAGE_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
 const IMAGE_CMD = ['sleep', '3600'];
 
 const TARGETS = { coldPullVsSkopeo: 1.5, warmStartVsRunc: 1.2 };
+/** Untimed pause before each warm start (see warmStartBench). */
+const SETTLE_MS = 300;
 
 const now = () => performance.now();
 const ratioOf = (ours: readonly number[], base: readonly number[]) => Math.round((quantile(ours, 0.5) / quantile(base, 0.5)) * 100) / 100;
@@ -373,16 +375,18 @@ async function warmStartBench(work: string, store: ImageStore, image: LocalImage
   };
 
   // One untimed warm-up of each side (first runc run, first mount of the layers, page cache), then
-  // alternating who goes first.
+  // alternating who goes first. Between any two starts the host is let settle (untimed): deleting a
+  // network namespace leaves the kernel cleaning it up in a worker (under the rtnl lock) for tens of
+  // milliseconds after `ip netns del` returned, which otherwise lands in whichever start comes next.
+  const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
   await oursOnce(0, false);
+  await settle();
   await baselineOnce(0, false);
   for (let r = 1; r <= reps; r++) {
-    if (r % 2 === 1) {
-      await oursOnce(r, true);
-      await baselineOnce(r, true);
-    } else {
-      await baselineOnce(r, true);
-      await oursOnce(r, true);
+    const sides = r % 2 === 1 ? [oursOnce, baselineOnce] : [baselineOnce, oursOnce];
+    for (const side of sides) {
+      await settle();
+      await side(r, true);
     }
   }
   return { ours, oursNet, oursRuntime, oursSteps, baseline };
@@ -497,7 +501,7 @@ async function main(): Promise<void> {
       method: {
         ours: "the agent's network pass (deriveHostNetwork → convergeNetwork as on a change-driven pass (HostObserver: only namespaces not read since the last apply) → planNetwork → applyNetwork: instance netns, veth, routes, nft elements, EIP route) + RuncRuntime.prepareGroup + start over HostImages(ImageStore), until start resolves with the process running",
         baseline: 'bench/baseline/create.sh: ip netns/veth/addr/routes, nft elements, EIP host route, mount -t overlay of the same lowerdir, runc run -d of runc spec with the image command; behind a second VPC router made by the same planner, so the scripts never change what the agent has read',
-        order: 'one untimed warm-up of each side, then alternating; everything stopped and deleted after each repetition',
+        order: `one untimed warm-up of each side, then alternating; everything stopped and deleted after each repetition, and ${SETTLE_MS} ms (untimed) before each start so the kernel's clean-up of the previous namespace does not land in it`,
         notIncluded: "the agent's reconcile-loop latency and bandwidth shaping (tc) are not part of either side",
       },
     };
