@@ -148,7 +148,7 @@ describe('EIP bandwidth shaping in the kernel', { skip, concurrency: false }, ()
 
   test('a new limit applies live to a running flow, in two tc lines per device', async (t) => {
     const p = await server();
-    const flow = iperf(EIP2, p, { seconds: 5, serverOutput: true });
+    const flow = iperf(EIP2, p, { seconds: 6, serverOutput: true });
     await new Promise((r) => setTimeout(r, 1500));
     const lines = await converge([{ ip: EIP1, mbit: 5 }, { ip: EIP2, mbit: 10 }, { ip: EIP3, mbit: 5 }]);
     assert.equal(lines.length, 2);
@@ -163,8 +163,9 @@ describe('EIP bandwidth shaping in the kernel', { skip, concurrency: false }, ()
     };
     t.diagnostic(`server-side 0.5 s intervals, limit 5 → 10 Mbit/s at ~1.5 s: ${series}`);
     within(avg(0, 1.5), 5, `before the change [${series}]`);
-    // TCP then needs about a second (congestion avoidance at ~35 ms RTT) to fill the doubled rate.
-    within(avg(3, 5), 10, `after the change [${series}]`);
+    // TCP then needs a second or two (congestion avoidance at ~35 ms RTT; longer on a loaded host: one CI
+    // run measured 7.9, 3.9 Mbit/s at 2.5–3.5 s, then 10.8, 8.9, 10.4) to fill the doubled rate.
+    within(avg(3.5, 6), 10, `after the change [${series}]`);
     // And a new flow in the other direction gets the new limit too.
     await measured(t, 10, 'a new download flow after the change', async () => mbps(await iperf(EIP2, await server(), { reverse: true })));
   });
