@@ -10,7 +10,7 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../net/exec.ts';
+import { run, runFromShell } from '../net/exec.ts';
 
 export interface RootfsPaths {
   readonly upper: string;
@@ -38,7 +38,9 @@ export async function mountRootfs(lower: string, containerDir: string): Promise<
   const p = rootfsPaths(containerDir);
   if (isMounted(p.merged)) return p.merged;
   for (const d of [p.upper, p.work, p.merged]) mkdirSync(d, { recursive: true });
-  await run(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${p.upper},workdir=${p.work}`, p.merged]);
+  // From the agent's shell, not a fork of the agent (exec.ts runFromShell): this is on every start. A
+  // failed mount mounted nothing, so the retry runFromShell makes on failure is safe.
+  await runFromShell(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${p.upper},workdir=${p.work}`, p.merged]);
   return p.merged;
 }
 
