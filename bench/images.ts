@@ -24,7 +24,7 @@
 // process, mount, cgroup, runc container and temp dir made here is removed in `finally` (also on failure or
 // Ctrl-C), and a final check fails the run if any of it remains.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -541,12 +541,25 @@ function report(r: Record<string, any>, quick: boolean): void {
   r.verdicts = Object.fromEntries(checks.map(([what, ok]) => [what, ok ? 'PASS' : 'MISS']));
 }
 
+/** The node flags bin/eci starts the agent with (its `exec … node <flags> …/eci.ts` line). */
+function agentNodeFlags(): string[] {
+  const line = /exec "\$root\/node_modules\/node\/bin\/node" (.*?) "\$root\/src\/cmd\/eci\.ts"/.exec(readFileSync(join(ROOT, 'bin/eci'), 'utf8'));
+  if (!line) throw new Error('bin/eci: cannot find the node flags of its exec line');
+  return line[1].split(/\s+/).filter(Boolean);
+}
+
+const agentFlagsApplied = (): boolean => agentNodeFlags().every((f) => process.execArgv.includes(f));
+
 const buildArg = process.argv.indexOf('--build-layout');
 if (buildArg > 0) {
   buildLayoutMain(process.argv[buildArg + 1]).catch((e: unknown) => {
     console.error(`building the image layout failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     process.exitCode = 1;
   });
+} else if (!agentFlagsApplied()) {
+  // The pulls and starts run in this process, so it runs with the V8 flags the agent runs with (bin/eci).
+  const r = spawnSync(process.execPath, [...agentNodeFlags(), import.meta.filename, ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exitCode = r.status ?? 1;
 } else {
   main().catch(async (e: unknown) => {
     console.error(`bench:images failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
