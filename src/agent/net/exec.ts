@@ -199,7 +199,7 @@ export const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.tes
  * process. Node spawns with fork(2), which copies the agent's page tables: measured from the images
  * benchmark's process, one spawn of `true` cost 2.3 ms at 110 MB of RSS and 9.6 ms at 176 MB (an agent
  * grows there after pulls), where the small shell forks in well under a millisecond. For the commands
- * of the create path (an instance netns's ip batch, the overlay mount, the shim). `input` reaches the
+ * of the create path (an instance netns's ip batch, the overlay mount). `input` reaches the
  * command's stdin through `printf` (the session's own stdin is its request channel). Same contract as
  * `shell` with a session: answers stdout and stderr together; a failure is asked once more of a spawned
  * `sh -c`, which decides (so the command must be safe to repeat after a failure), and rejects with its

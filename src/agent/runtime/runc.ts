@@ -20,10 +20,10 @@
 // - `runc exec` is not detached, so pipes are fine there (only detached runc keeps the caller's pipes).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { ExecError, run, shell, shellQuote } from '../net/exec.ts';
+import { ExecError, run, shellQuote } from '../net/exec.ts';
 
 export const SHIM_PATH = fileURLToPath(new URL('./shim.sh', import.meta.url));
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -296,14 +296,21 @@ export interface ShimStart {
 export async function startShim(s: ShimStart, timeoutMs = 10_000): Promise<{ pid: number | null; exited: ExitRecord | null }> {
   const f = shimFiles(s.containerDir);
   for (const p of [f.pid, f.exit, f.runcLog]) rmSync(p, { force: true });
-  // Launched from the agent's long-lived shell (exec.ts runFromShell: no fork of the agent, ~10 ms at an
-  // agent's size), in a session of its own (setsid, as `detached` would), its output appended to
-  // shim.err; `$!` is the shim's PID (a background job of a non-interactive shell is no group leader,
-  // so setsid execs in place). The launch itself cannot fail short of fork failing, when nothing ran.
-  const argv = ['setsid', 'bash', SHIM_PATH, s.root, s.bundle, s.id, s.containerDir, s.logFile, String(s.maxLogBytes), String(s.keepLogs), join(CGROUP_ROOT, 'memory', s.cgroupsPath)];
-  const out = await shell(null, `${argv.map(shellQuote).join(' ')} </dev/null >>${shellQuote(f.shimErr)} 2>&1 & echo "shim-pid $!"`, { session: true });
-  const launched = /shim-pid (\d+)/.exec(out);
-  if (launched) writeFileSync(f.shimPid, launched[1]);
+  // Spawned by the agent itself, not through its shell session (exec.ts runFromShell): the shim's PID
+  // must name the shim from the moment it is recorded (shimAlive reads its cmdline), which Node's spawn
+  // guarantees (it returns after the exec) and a shell's `$!` does not (it names the child before its
+  // exec; one loaded CI run read a shell's cmdline there and declared the shim lost).
+  const err = openSync(f.shimErr, 'a');
+  try {
+    const child = spawn('bash', [SHIM_PATH, s.root, s.bundle, s.id, s.containerDir, s.logFile, String(s.maxLogBytes), String(s.keepLogs), join(CGROUP_ROOT, 'memory', s.cgroupsPath)], {
+      detached: true,
+      stdio: ['ignore', err, err],
+    });
+    child.unref();
+    if (child.pid) writeFileSync(f.shimPid, String(child.pid));
+  } finally {
+    closeSync(err);
+  }
   const deadline = Date.now() + timeoutMs;
   // A short poll: runc writes the pid file 40–100 ms after the spawn, and every millisecond between that
   // and our noticing is start latency (a read of a missing file costs microseconds).
