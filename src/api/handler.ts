@@ -8,7 +8,7 @@ import { ApiError, invalid } from '../core/errors.ts';
 import { newRequestId, type RandomBytes } from '../core/ids.ts';
 import { parseParams } from '../core/params.ts';
 import { rfc3339 } from '../core/time.ts';
-import type { AccessKey, Store, Tx } from '../store/store.ts';
+import type { AccessKey, Store } from '../store/store.ts';
 import { PRODUCTS, type ActionContext, type AnyAction, type Product } from './action.ts';
 import { errorResponse } from './envelope.ts';
 import { readCredentials } from './signature.ts';
@@ -101,10 +101,11 @@ const ACCESS_KEY_TTL_MS = 5_000;
  * before the store. Replay protection, exactly:
  * - A MUTATING request's nonce is also claimed inside the action's own transaction (Tx.claimNonce):
  *   a reused one aborts it with SignatureNonceUsed before the handler runs, on any server sharing
- *   the database, and a write that fails or is a DryRun has its nonce recorded durably before the
- *   error is answered. Writes are never replayable, across servers, restarts and crashes. (A write
- *   refused before its transaction starts, for malformed parameters or an unknown region, is
- *   remembered by this cache only: replayed elsewhere it is refused again, for the same reason.)
+ *   the database, and a write that fails, is a DryRun or is answered from its ClientToken's record
+ *   has its nonce recorded durably before it is answered. Writes are never replayable, across
+ *   servers, restarts and crashes. (A write refused before its transaction starts, for malformed
+ *   parameters or an unknown region, is remembered by this cache only: replayed elsewhere it is
+ *   refused again, for the same reason.)
  * - A READ-ONLY request's nonce is checked against and added to this cache, and written to the store
  *   behind, in batches every few milliseconds (Store.recordNonceLater); a server loads the unexpired
  *   nonces on start-up, and close() writes what is queued. So on a single server a read is never
@@ -326,9 +327,9 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
       // The nonce and the token are claimed first (a replayed nonce is refused before the token is
       // looked at; the token is reserved for this transaction until it ends, so a second request
       // with it waits, then sees the first one's answer: Tx.claimIdempotency). The handler starts at
-      // once, so that its first reads travel with the claims (one round trip on PostgreSQL, behind
-      // the transaction's lock); whatever it writes waits for the verdict, and a refused or already
-      // answered request stops it there, having written nothing.
+      // once, so that its statements, writes included, travel with the claims (one round trip on
+      // PostgreSQL, behind the transaction's lock) and run after them. A refused or already answered
+      // request rolls the whole transaction back, whatever the handler did in it.
       const claimed = tx.claimNonce(nonce, nowMs, expiresAt);
       const earlier = token && !dryRun ? tx.claimIdempotency(key.account, action.name, token, fingerprint, base.nowText) : undefined;
       const verdict = Promise.allSettled([claimed, earlier]).then(async () => {
@@ -338,12 +339,11 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
           throw invalid('IdempotentParameterMismatch', 'The request uses the same client token as a previous, but non-identical request.');
         return seen;
       });
-      verdict.catch(() => undefined);
-      const ctx: ActionContext = { ...base, tx: gated(tx, verdict) };
+      const ctx: ActionContext = { ...base, tx };
       const running = new Promise<Record<string, unknown>>((resolve) => resolve(action.handler(ctx, typed)));
       await Promise.allSettled([verdict, running]);
       const seen = await verdict;
-      if (seen) return JSON.parse(seen.response) as Record<string, unknown>;
+      if (seen) throw new Answered(seen.response);
       const out = await running;
       // DryRun: every check passed; throwing rolls the transaction back so nothing is written.
       if (dryRun) throw invalid('DryRunOperation', 'Request validation has been passed with DryRun flag set.');
@@ -352,6 +352,11 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     }, `account:${key.account}`, action.sharedAccountLock?.(typed) ? 'shared' : 'exclusive').catch(async (e: unknown) => {
       // The transaction rolled back with its nonce: record it durably before answering, so the same
       // request cannot be replayed later (on any server) when the state has changed.
+      if (e instanceof Answered) {
+        // A request with the same nonce that claimed it meanwhile is the one answered.
+        if (!(await deps.store.useNonce(nonce, nowMs, expiresAt - nowMs))) throw nonceUsed();
+        return JSON.parse(e.response) as Record<string, unknown>;
+      }
       if (!(e instanceof ApiError && e.code === 'SignatureNonceUsed'))
         await deps.store.useNonce(nonce, nowMs, expiresAt - nowMs).catch((w: unknown) => console.error(`[${requestId}] recording the nonce of a failed write:`, w));
       throw e;
@@ -360,33 +365,16 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
   }
 }
 
-/** The Tx methods that only read; every other one (a write) waits for the request's verdict. */
-const TX_READS: ReadonlySet<string> = new Set(['get', 'list', 'count', 'listEvents', 'countIps', 'ipOwner', 'getIdempotency']);
-
-/** Stops a handler whose request turned out refused or already answered (never reaches a client). */
-class Stopped extends Error {}
-
 /**
- * `tx` for a handler started before its request's verdict (nonce, ClientToken): reads run at once,
- * writes once the verdict allows the request to run (none if it does not).
+ * A write whose ClientToken was answered by an earlier request: its transaction (the handler's writes
+ * with it) is rolled back, and that earlier answer returned.
  */
-function gated(tx: Tx, verdict: Promise<unknown>): Tx {
-  let open = false;
-  return new Proxy(tx, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== 'function') return value;
-      const method = value as (...args: unknown[]) => Promise<unknown>;
-      if (typeof prop === 'string' && TX_READS.has(prop)) return (...args: unknown[]) => method.apply(target, args);
-      return async (...args: unknown[]) => {
-        if (!open) {
-          if ((await verdict) !== undefined) throw new Stopped('the request was answered before');
-          open = true;
-        }
-        return method.apply(target, args);
-      };
-    },
-  });
+class Answered extends Error {
+  readonly response: string;
+  constructor(response: string) {
+    super('the request was answered before');
+    this.response = response;
+  }
 }
 
 function fingerprintOf(action: string, params: ReadonlyMap<string, string>): string {

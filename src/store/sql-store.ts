@@ -12,6 +12,7 @@ import type {
   ListQuery,
   LiveNonce,
   NewResource,
+  NewResourceEvent,
   Resource,
   Store,
   StoredEvent,
@@ -169,20 +170,36 @@ class SqlTx implements Tx {
   /** The caps of this transaction's pipelined inserts (put), by kind: what a refused count means. */
   readonly caps = new Map<string, CountCap>();
 
-  async put<D>(r: NewResource<D>, cap?: CountCap): Promise<void> {
+  async put<D>(r: NewResource<D>, cap?: CountCap, events: readonly NewResourceEvent[] = []): Promise<void> {
     if (!this.pg || !this.conn.defer) {
       await this.insert(r, cap);
+      for (const e of events) await this.addEvent(r.account, { resourceId: r.id, ...e }, r.createdAt);
       return;
     }
-    // insert's statement, pipelined; the count's CHECK judges the cap (migration 4).
+    // insert's statement, pipelined; the count's CHECK judges the cap (migration 4). The events ride
+    // in the same statement (each statement costs both processes a fixed share of CPU): rows of a
+    // multi-row VALUES take their seq in order.
     if (cap) this.caps.set(r.kind, cap);
+    const rows: { e: NewResourceEvent; count: number }[] = [];
+    for (const e of events) {
+      const last = rows[rows.length - 1];
+      if (last && last.e.reason === e.reason && last.e.message === e.message) last.count++;
+      else rows.push({ e, count: 1 });
+    }
+    const evParams: unknown[] = [];
+    for (const { e, count } of rows) evParams.push(r.id, r.account, e.type, e.reason, e.message, count, r.createdAt, r.createdAt);
+    const ev = rows.length
+      ? `, ev AS (
+         INSERT INTO events (resource_id, account, type, reason, message, count, first_ts, last_ts)
+         VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')})`
+      : '';
     this.conn.defer(
       `WITH ins AS (
          INSERT INTO resources (kind, id, account, region, name, status, parent, created_at, version, data)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?))
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?))${ev}
        INSERT INTO resource_counts (kind, account, region, n, cap) VALUES (?, ?, ?, 1, ?)
        ON CONFLICT (kind, account, region) DO UPDATE SET n = resource_counts.n + 1, cap = excluded.cap`,
-      [r.kind, r.id, r.account, r.region, r.name, r.status, r.parent, r.createdAt, JSON.stringify(r.data), r.kind, r.account, r.region, cap?.max ?? null],
+      [r.kind, r.id, r.account, r.region, r.name, r.status, r.parent, r.createdAt, JSON.stringify(r.data), ...evParams, r.kind, r.account, r.region, cap?.max ?? null],
     );
     this.onWrite?.(r.kind);
   }
@@ -231,17 +248,19 @@ class SqlTx implements Tx {
    * candidate succeeds; undefined (nothing written) sends the caller there.
    */
   async #allocateAtHint(scope: string, range: IpRange, owner: string): Promise<number | undefined> {
+    // The watermark moves past the address in the same statement, unless a release lowered it
+    // meanwhile (see #allocateInRange): the UPDATE re-checks `low` on the row's latest version.
     const rows = await this.conn.query(
-      `INSERT INTO ip_allocations (scope, ip, owner)
-       SELECT ?, low, ? FROM ip_hints WHERE scope = ? AND range_first = ? AND low >= ? AND low <= ?
-       ON CONFLICT DO NOTHING RETURNING ip`,
-      [scope, owner, scope, range.first, range.first, range.last],
+      `WITH got AS (
+         INSERT INTO ip_allocations (scope, ip, owner)
+         SELECT ?, low, ? FROM ip_hints WHERE scope = ? AND range_first = ? AND low >= ? AND low <= ?
+         ON CONFLICT DO NOTHING RETURNING ip),
+       moved AS (
+         UPDATE ip_hints SET low = got.ip + 1 FROM got WHERE scope = ? AND range_first = ? AND low = got.ip)
+       SELECT ip FROM got`,
+      [scope, owner, scope, range.first, range.first, range.last, scope, range.first],
     );
-    if (!rows.length) return undefined;
-    const ip = Number(rows[0].ip);
-    // The watermark moves past it unless a release lowered it meanwhile (see #allocateInRange).
-    await this.write('UPDATE ip_hints SET low = ? WHERE scope = ? AND range_first = ? AND low = ?', [ip + 1, scope, range.first, ip]);
-    return ip;
+    return rows.length ? Number(rows[0].ip) : undefined;
   }
 
   /**
@@ -310,6 +329,24 @@ class SqlTx implements Tx {
   async claimIdempotency(account: string, action: string, token: string, paramsHash: string, now: string): Promise<IdempotencyRecord | undefined> {
     // The reservation is a row with an empty response (a stored response is JSON, never empty). On
     // PostgreSQL an insert that meets another transaction's uncommitted row waits for it to end.
+    if (this.pg) {
+      // One statement, whatever the case (so that nothing the transaction sends after it can come
+      // between its parts): a conflict updates the existing row, which locks and returns its latest
+      // committed version (a plain SELECT after the wait would read the statement's older snapshot).
+      // The update changes only a reservation left without an answer, which this request takes
+      // over; xmax = 0 tells a fresh insert from a conflict.
+      const rows = await this.conn.query(
+        `INSERT INTO idempotency AS i (account, action, token, params_hash, response, created_at) VALUES (?, ?, ?, ?, '', ?)
+         ON CONFLICT (account, action, token) DO UPDATE SET
+           params_hash = CASE WHEN i.response = '' THEN excluded.params_hash ELSE i.params_hash END,
+           created_at = CASE WHEN i.response = '' THEN excluded.created_at ELSE i.created_at END
+         RETURNING (i.xmax = 0) AS fresh, i.params_hash, i.response`,
+        [account, action, token, paramsHash, now],
+      );
+      const row = rows[0];
+      if (row.fresh || row.response === '') return undefined;
+      return { paramsHash: row.params_hash as string, response: row.response as string };
+    }
     for (let attempt = 0; ; attempt++) {
       const claimed = await this.conn.query(
         `INSERT INTO idempotency (account, action, token, params_hash, response, created_at) VALUES (?, ?, ?, ?, '', ?)
@@ -565,8 +602,8 @@ export class SqlStore extends SqlTx implements Store {
   override insert<D>(r: NewResource<D>, cap?: CountCap): Promise<Resource<D>> {
     return this.tx((tx) => tx.insert(r, cap));
   }
-  override put<D>(r: NewResource<D>, cap?: CountCap): Promise<void> {
-    return this.tx((tx) => tx.put(r, cap));
+  override put<D>(r: NewResource<D>, cap?: CountCap, events?: readonly NewResourceEvent[]): Promise<void> {
+    return this.tx((tx) => tx.put(r, cap, events));
   }
   override delete(kind: string, id: string): Promise<void> {
     return this.tx((tx) => tx.delete(kind, id));

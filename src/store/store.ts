@@ -57,6 +57,13 @@ export interface StoredEvent {
   readonly seq: number;
 }
 
+/**
+ * An event of a resource being created (Tx.put): recorded with it, for its account, stamped with its
+ * createdAt. A new resource has no earlier events, so each is a new row (consecutive equal ones are
+ * counted as addEvent would).
+ */
+export type NewResourceEvent = Pick<StoredEvent, 'type' | 'reason' | 'message'>;
+
 export interface IdempotencyRecord {
   readonly paramsHash: string;
   readonly response: string;
@@ -94,9 +101,10 @@ export interface Tx {
    * Inserts like insert without returning the stored row. Inside a PostgreSQL transaction the write
    * is pipelined: it resolves at once and is judged with the next statement or the commit (a passed
    * cap then fails the transaction with cap.exceeded(); the count's row stays locked only from there
-   * to the commit).
+   * to the commit). `events` are the new resource's first events, written with it (on PostgreSQL in
+   * the same statement).
    */
-  put<D>(r: NewResource<D>, cap?: CountCap): Promise<void>;
+  put<D>(r: NewResource<D>, cap?: CountCap, events?: readonly NewResourceEvent[]): Promise<void>;
   /** Writes r if its version is still the stored one; bumps the version. Throws Conflict otherwise. */
   update<D>(r: Resource<D>): Promise<Resource<D>>;
   /** Deleting what is already gone succeeds. */

@@ -75,6 +75,14 @@ describe('two servers on one PostgreSQL database', () => {
     const failed = `pg-f-${Math.random()}`;
     assert.deepEqual(await code(a, 'DeleteVpc', { VpcId: 'vpc-nosuch' }, failed), [404, 'InvalidVpcId.NotFound']);
     assert.deepEqual(await code(b, 'DeleteVpc', { VpcId: 'vpc-nosuch' }, failed), [400, 'SignatureNonceUsed']);
+    // A write answered from its ClientToken's record (its transaction rolled back) still used its nonce.
+    const token = `pg-t-${Math.random()}`;
+    const first = await send(a.endpoint, signed(a, 'CreateVpc', { CidrBlock: '10.0.0.0/8', ClientToken: token }, `${token}-1`));
+    assert.equal(first.status, 200);
+    const replay = await send(a.endpoint, signed(a, 'CreateVpc', { CidrBlock: '10.0.0.0/8', ClientToken: token }, `${token}-2`));
+    assert.deepEqual([replay.status, replay.json.VpcId], [200, first.json.VpcId]);
+    assert.deepEqual(await code(b, 'CreateVpc', { CidrBlock: '10.0.0.0/8', ClientToken: token }, `${token}-2`), [400, 'SignatureNonceUsed']);
+    assert.deepEqual(await code(b, 'CreateVpc', { CidrBlock: '10.0.0.0/8', ClientToken: token }, `${token}-3`), [200, 'ok']);
     // A read's nonce reaches the database a few milliseconds after it is answered; a server that
     // starts later loads it.
     const read = `pg-r-${Math.random()}`;

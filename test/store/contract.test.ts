@@ -320,6 +320,36 @@ function contract(dialect: 'sqlite' | 'postgres', backend: () => Backend): void 
       assert.deepEqual((await store.listEvents(['eci-1', 'eci-2'])).map((e) => e.resourceId), ['eci-2']);
     });
 
+    it('writes a new resource\'s events with it (put), in order, counting repeats; none with a refused insert', async (t) => {
+      const { store } = await open(t);
+      const created = row('eci-put', { kind: 'containerGroup', createdAt: '2024-01-02T00:00:00Z' });
+      const events = [
+        { type: 'Normal' as const, reason: 'SuccessfulAssignIp', message: 'ip' },
+        { type: 'Warning' as const, reason: 'ImageCacheMissed', message: 'none' },
+        { type: 'Warning' as const, reason: 'ImageCacheMissed', message: 'none' },
+        { type: 'Normal' as const, reason: 'Scheduling', message: 'waiting' },
+      ];
+      await store.tx((tx) => tx.put(created, undefined, events));
+      const stored = await store.listEvents(['eci-put']);
+      assert.deepEqual(
+        stored.map((e) => [e.resourceId, e.type, e.reason, e.message, e.count, e.firstTimestamp, e.lastTimestamp]),
+        [
+          ['eci-put', 'Normal', 'SuccessfulAssignIp', 'ip', 1, '2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z'],
+          ['eci-put', 'Warning', 'ImageCacheMissed', 'none', 2, '2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z'],
+          ['eci-put', 'Normal', 'Scheduling', 'waiting', 1, '2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z'],
+        ],
+      );
+      for (let i = 1; i < stored.length; i++) assert.ok(stored[i].seq > stored[i - 1].seq);
+      assert.equal((await store.get('containerGroup', 'eci-put'))?.name, 'name-eci-put');
+      // Outside a transaction too, and a capped put that is refused leaves no event behind.
+      await store.put(row('eci-put2', { kind: 'containerGroup' }), undefined, events.slice(0, 1));
+      assert.deepEqual((await store.listEvents(['eci-put2'])).map((e) => e.reason), ['SuccessfulAssignIp']);
+      const cap = { max: 2, exceeded: () => new ApiError('QuotaExceeded', 'QuotaExceeded.ContainerGroup', 'full') };
+      await assert.rejects(store.tx((tx) => tx.put(row('eci-put3', { kind: 'containerGroup' }), cap, events)), (e: unknown) => e instanceof ApiError && e.code === 'QuotaExceeded.ContainerGroup');
+      assert.deepEqual(await store.listEvents(['eci-put3']), []);
+      assert.equal(await store.get('containerGroup', 'eci-put3'), undefined);
+    });
+
     it('accepts a nonce once until it expires', async (t) => {
       const { store } = await open(t);
       const now = 1_700_000_000_000;
@@ -596,4 +626,43 @@ describe('PostgreSQL', () => {
     fresh: () => pg!.createDatabase(`contract${++created}`),
     driver: (url) => new PostgresDriver(url),
   }));
+
+  it('answers the statements a transaction sends together in order, and after a failure among them sends the skipped ones again', async () => {
+    // One connection, so that what the failed batch left behind is what the next transactions meet.
+    const driver = new PostgresDriver(pg!.createDatabase(`contract${++created}`), 1);
+    try {
+      await driver.run('CREATE TABLE batch_t (n INTEGER PRIMARY KEY)');
+      const tag = Math.random().toString(36).slice(2);
+      // Statements never sent on this connection before: their Parse travels in the batch.
+      const first = `SELECT n, '${tag}-a' AS t FROM batch_t WHERE n >= ? ORDER BY n`;
+      const second = `SELECT COUNT(*) AS c, '${tag}-b' AS t FROM batch_t WHERE n > ?`;
+      const answers = await driver.transaction(async (conn) => {
+        conn.defer!('INSERT INTO batch_t (n) VALUES (?)', [1]);
+        conn.defer!('INSERT INTO batch_t (n) VALUES (?)', [2]);
+        return Promise.all([conn.query(first, [2]), conn.run('UPDATE batch_t SET n = n + 10 WHERE n = ?', [1]), conn.query(second, [0])]);
+      });
+      assert.deepEqual(answers, [[{ n: 2, t: `${tag}-a` }], 1, [{ c: 2, t: `${tag}-b` }]]);
+      // A failure in the middle: nothing after it ran, the transaction rolled back, and each caller
+      // hears the failure itself.
+      const third = `SELECT n, '${tag}-c' AS t FROM batch_t WHERE n = ?`;
+      const seen: unknown[] = [];
+      await assert.rejects(
+        driver.transaction(async (conn) => {
+          conn.defer!('INSERT INTO batch_t (n) VALUES (?)', [3]);
+          const duplicate = conn.run('INSERT INTO batch_t (n) VALUES (?)', [2]).catch((e: { code?: string }) => seen.push(e.code));
+          const after = conn.query(third, [3]).catch((e: { code?: string }) => seen.push(e.code));
+          await Promise.all([duplicate, after]);
+          throw new Error('rolled back');
+        }),
+        /rolled back/,
+      );
+      assert.deepEqual(seen, ['23505', '23505']);
+      // The statement whose Parse was skipped works on the same connection, and nothing of the failed
+      // transaction was kept.
+      assert.deepEqual(await driver.transaction((conn) => conn.query(third, [2])), [{ n: 2, t: `${tag}-c` }]);
+      assert.deepEqual(await driver.query('SELECT n FROM batch_t ORDER BY n'), [{ n: 2 }, { n: 11 }]);
+    } finally {
+      await driver.close();
+    }
+  });
 });

@@ -5,7 +5,7 @@ import { conflict, invalid, invalidParameter, notFound } from '../../../core/err
 import { newId } from '../../../core/ids.ts';
 import { KIND, type ContainerGroupData, type EipData, type SecurityGroupData, type VSwitchData } from '../../../core/model.ts';
 import { p, tagsParam, type InferFields } from '../../../core/params.ts';
-import type { Resource } from '../../../store/store.ts';
+import type { NewResourceEvent, Resource } from '../../../store/store.ts';
 import type { ActionContext } from '../../action.ts';
 import { addToPackage, requireBandwidthPackage } from '../../resources/bandwidth-package.ts';
 import { checkQuota, normalizeTags, quotaCap, requireOwned } from '../../resources/common.ts';
@@ -152,10 +152,11 @@ export const CreateContainerGroup = defineAction({
     // Network: the vSwitch(es), the security groups, then the private address.
     const id = newId('containerGroup', ctx.random);
     const resolving = resolveNetwork(ctx, params);
+    const early = allocateEarly(ctx, id, params);
     await Promise.allSettled([quota, resolving]);
     await quota;
     const net = await resolving;
-    const { vSwitch, ip } = await assignPrivateIp(ctx, id, net.vSwitches, params.PrivateIpAddress);
+    const { vSwitch, ip } = await assignPrivateIp(ctx, id, net.vSwitches, params.PrivateIpAddress, early);
     if (net.defaultSecurityGroup)
       await openDeclaredPorts(ctx, net.defaultSecurityGroup, Containers.flatMap((c) => c.Ports));
 
@@ -217,16 +218,14 @@ export const CreateContainerGroup = defineAction({
       Generation: 1,
       ImageCacheId: imageCache.cache?.id ?? '',
     };
-    // The cap re-checks the quota exactly, for creates that share the account lock. Nothing needs the
-    // stored row back: put lets it travel with the events and the commit.
-    await ctx.tx.put({ kind: KIND.containerGroup, id, account: ctx.account, region: params.RegionId, name: data.ContainerGroupName, status: 'Scheduling', parent: vSwitch.id, createdAt: ctx.nowText, data }, cap);
-
     // Events for what happened here; progress beyond this is the agent's to report.
-    const event = (reason: string, message: string) => ctx.tx.addEvent(ctx.account, { resourceId: id, type: 'Normal', reason, message }, ctx.nowText);
-    await event('SuccessfulAssignIp', `Assigned private IP ${ip} in vSwitch ${vSwitch.id} (${vSwitch.data.ZoneId}).`);
-    if (eipId) await event('AssociatingEip', `Binding EIP ${eipId}${params.AutoCreateEip ? ', created for this container group,' : ''}; it is bound once the container group runs on a host.`);
-    if (imageCache.event) await ctx.tx.addEvent(ctx.account, { resourceId: id, ...imageCache.event }, ctx.nowText);
-    await event('Scheduling', 'Accepted; waiting for a host to run the container group.');
+    const events: NewResourceEvent[] = [{ type: 'Normal', reason: 'SuccessfulAssignIp', message: `Assigned private IP ${ip} in vSwitch ${vSwitch.id} (${vSwitch.data.ZoneId}).` }];
+    if (eipId) events.push({ type: 'Normal', reason: 'AssociatingEip', message: `Binding EIP ${eipId}${params.AutoCreateEip ? ', created for this container group,' : ''}; it is bound once the container group runs on a host.` });
+    if (imageCache.event) events.push(imageCache.event);
+    events.push({ type: 'Normal', reason: 'Scheduling', message: 'Accepted; waiting for a host to run the container group.' });
+    // The cap re-checks the quota exactly, for creates that share the account lock. Nothing needs the
+    // stored row back: put lets it (and its events, in the same statement) travel with the commit.
+    await ctx.tx.put({ kind: KIND.containerGroup, id, account: ctx.account, region: params.RegionId, name: data.ContainerGroupName, status: 'Scheduling', parent: vSwitch.id, createdAt: ctx.nowText, data }, cap, events);
     return { ContainerGroupId: id };
   },
 });
@@ -381,10 +380,53 @@ function shuffle<T>(items: T[], bytes: Uint8Array): T[] {
 }
 
 /**
+ * The CIDR of vSwitches this process has read (a vSwitch's CIDR never changes, and ids are never
+ * reused), for allocateEarly. Bounded: cleared when full.
+ */
+const vSwitchCidrs = new Map<string, string>();
+const VSWITCH_CIDRS_MAX = 10_000;
+
+interface EarlyAllocation {
+  readonly vSwitchId: string;
+  readonly cidr: string;
+  readonly ip: Promise<number | undefined>;
+}
+
+/**
+ * A group naming one vSwitch, whose CIDR is known, without a PrivateIpAddress: its address is asked
+ * for with the request's first statements, before the vSwitch is looked up (on PostgreSQL that
+ * saves the create a round trip). It counts only once assignPrivateIp has judged the vSwitch; a
+ * request refused before that rolls the allocation back with the rest of its transaction.
+ */
+function allocateEarly(ctx: ActionContext, owner: string, q: CreateParams): EarlyAllocation | undefined {
+  if (q.PrivateIpAddress || !q.VSwitchId?.length || new Set(q.VSwitchId).size !== 1) return undefined;
+  const vSwitchId = q.VSwitchId[0];
+  const cidr = vSwitchCidrs.get(vSwitchId);
+  if (!cidr) return undefined;
+  const ip = ctx.tx.allocateIp(vSwitchId, [vSwitchUsableRange(parseCidr(cidr)!)], owner);
+  ip.catch(() => undefined);
+  return { vSwitchId, cidr, ip };
+}
+
+/**
  * The group's private address: `wanted` where it lies in a candidate vSwitch (and is free), else the
  * lowest free address of the first candidate with one. IPAM scope = vSwitch, so never handed out twice.
  */
-async function assignPrivateIp(ctx: ActionContext, owner: string, candidates: Resource<VSwitchData>[], wanted: string | undefined) {
+async function assignPrivateIp(ctx: ActionContext, owner: string, candidates: Resource<VSwitchData>[], wanted: string | undefined, early?: EarlyAllocation) {
+  for (const v of candidates) {
+    if (vSwitchCidrs.size >= VSWITCH_CIDRS_MAX) vSwitchCidrs.clear();
+    vSwitchCidrs.set(v.id, v.data.CidrBlock);
+  }
+  if (early) {
+    const [vSwitch] = candidates;
+    const ip = await early.ip;
+    if (candidates.length === 1 && vSwitch.id === early.vSwitchId && vSwitch.data.CidrBlock === early.cidr) {
+      if (ip === undefined) throw conflict('InvalidVSwitchId.IpNotEnough', `The vSwitch(es) ${vSwitch.id} have no free private IP address.`);
+      return { vSwitch, ip: formatIp(ip) };
+    }
+    // Not the address this request gets after all (cannot happen while CIDRs never change).
+    if (ip !== undefined) await ctx.tx.releaseIp(early.vSwitchId, ip);
+  }
   if (wanted) {
     const ip = requireIp(wanted, 'InvalidPrivateIpAddress.Malformed', 'PrivateIpAddress');
     const vSwitch = candidates.find((v) => contains(parseCidr(v.data.CidrBlock)!, ip));
