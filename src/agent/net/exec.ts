@@ -206,7 +206,7 @@ export const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.tes
  * ExecError.
  */
 export async function runFromShell(argv: readonly string[], opts: { input?: string } = {}): Promise<string> {
-  if (argv[0] === 'ip') await beforeIpLines(argv.includes('-batch') ? (opts.input ?? '').split('\n') : []);
+  // Not for `ip netns del` lines: those must close their namespace's sessions first (ipLines does).
   const cmd = argv.map(shellQuote).join(' ');
   const lines = opts.input === undefined ? [] : opts.input.replace(/\n$/, '').split('\n');
   const script = opts.input === undefined ? cmd : `printf '%s\\n' ${lines.map(shellQuote).join(' ')} | ${cmd}`;

@@ -160,9 +160,7 @@ export async function observeHost(hostNetns: string | null, prefix: string): Pro
   // carries the prefix too; observing it would cost a spawn per pass for nothing).
   const mine = names.filter((n) => isMine(n, prefix, hostNetns));
   // The host netns is read alongside the others (one spawn each, all in parallel).
-  const readHost = async (): Promise<ObservedNetns | undefined> =>
-    hostNetns === null || names.includes(hostNetns) ? { name: hostNetns, ...(await observeLinks(hostNetns)), sysctls: {} } : undefined;
-  const [host, observed] = await Promise.all([readHost(), Promise.all(mine.map((n) => readNetns(n, prefix)))]);
+  const [host, observed] = await Promise.all([readHost(hostNetns, names), Promise.all(mine.map((n) => readNetns(n, prefix)))]);
   const netns = new Map<string, ObservedNetns>();
   for (const o of observed) if (o && o.name) netns.set(o.name, o);
   return { ...(host ? { host } : {}), netns };
@@ -170,6 +168,11 @@ export async function observeHost(hostNetns: string | null, prefix: string): Pro
 
 /** Instance and router namespaces of this host (`<prefix>eci-…`, `<prefix>vpcr-…`), never the host netns. */
 const isMine = (n: string, prefix: string, hostNetns: string | null): boolean => (n.startsWith(`${prefix}eci-`) || n.startsWith(`${prefix}vpcr-`)) && n !== hostNetns;
+
+/** The host netns (null: the agent's own), or undefined when a named one is not among `names`. */
+async function readHost(hostNetns: string | null, names: readonly string[]): Promise<ObservedNetns | undefined> {
+  return hostNetns === null || names.includes(hostNetns) ? { name: hostNetns, ...(await observeLinks(hostNetns)), sysctls: {} } : undefined;
+}
 
 /** One instance or router namespace; undefined when it vanished while being read. */
 async function readNetns(name: string, prefix: string): Promise<ObservedNetns | undefined> {
@@ -217,7 +220,9 @@ const REFRESH_DELAY_MS = 100;
  * - One caller at a time (the agent's pass loop); the result must not be mutated.
  */
 export class HostObserver {
-  #key = '';
+  /** What the cache was read for. */
+  #hostNetns: string | null = null;
+  #prefix = '';
   #host: ObservedNetns | undefined;
   #netns = new Map<string, ObservedNetns>();
   #valid = false;
@@ -227,12 +232,12 @@ export class HostObserver {
   #refresh: Promise<void> | undefined;
 
   async observe(hostNetns: string | null, prefix: string, opts: { full?: boolean } = {}): Promise<ObservedHost> {
-    const key = `${hostNetns ?? ''}\n${prefix}`;
-    if (opts.full || !this.#valid || key !== this.#key) this.invalidate();
+    if (opts.full || hostNetns !== this.#hostNetns || prefix !== this.#prefix) this.invalidate();
     await this.#startRefresh();
     if (!this.#valid) {
       const o = await observeHost(hostNetns, prefix);
-      this.#key = key;
+      this.#hostNetns = hostNetns;
+      this.#prefix = prefix;
       this.#host = o.host;
       this.#netns = new Map(o.netns);
       this.#valid = true;
@@ -274,11 +279,10 @@ export class HostObserver {
     if (!this.#touched.size) return this.#refresh ?? Promise.resolve();
     const touched = this.#touched;
     this.#touched = new Set();
-    const [hostNetns, prefix] = [this.#key.split('\n')[0] || null, this.#key.split('\n')[1]];
     const previous = this.#refresh;
     this.#refresh = (async () => {
       await previous;
-      await this.#read(hostNetns, prefix, touched);
+      await this.#read(this.#hostNetns, this.#prefix, touched);
     })().catch(() => this.invalidate());
     return this.#refresh;
   }
@@ -295,15 +299,12 @@ export class HostObserver {
 
   /** Reads `which` (namespace names; null or the host netns name: the host), updating the cache. */
   async #read(hostNetns: string | null, prefix: string, which: ReadonlySet<string | null>): Promise<void> {
-    const names = new Set(await listNetns());
+    const listed = await listNetns();
+    const names = new Set(listed);
     const jobs: Promise<void>[] = [];
     for (const n of which) {
       if (n === hostNetns) {
-        jobs.push(
-          (async () => {
-            this.#host = hostNetns === null || names.has(hostNetns) ? { name: hostNetns, ...(await observeLinks(hostNetns)), sysctls: {} } : undefined;
-          })(),
-        );
+        jobs.push(readHost(hostNetns, listed).then((o) => void (this.#host = o)));
       } else if (n !== null && isMine(n, prefix, hostNetns)) {
         if (!names.has(n)) {
           this.#netns.delete(n);
