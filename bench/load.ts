@@ -67,6 +67,8 @@ export interface LoadResult {
   readonly sampleErrors: readonly string[];
   /** Time spent building and signing the requests before the run. */
   readonly prepareSeconds: number;
+  /** The generator's own CPU time (user + system) per request while driving the load, in µs. */
+  readonly loadCpuUsPerRequest: number;
 }
 
 function fill(template: string, i: number, runId: string, rotate: SignedSource['rotate']): string {
@@ -178,6 +180,7 @@ export async function run(config: LoadConfig): Promise<LoadResult> {
   let successWithCode = 0;
   const latencies = new Float64Array(config.requests);
 
+  const cpuBefore = process.cpuUsage();
   let next = 0;
   let measuredStart = 0;
   let answered = 0;
@@ -201,6 +204,7 @@ export async function run(config: LoadConfig): Promise<LoadResult> {
   };
   await Promise.all(conns.map(drive));
   const seconds = (performance.now() - measuredStart) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   for (const c of conns) c.close();
   const sorted = latencies.subarray(0, answered).sort();
   const pct = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 100) / 100;
@@ -214,6 +218,7 @@ export async function run(config: LoadConfig): Promise<LoadResult> {
     successWithCode,
     sampleErrors,
     prepareSeconds: Math.round(prepareSeconds * 100) / 100,
+    loadCpuUsPerRequest: Math.round((cpu.user + cpu.system) / (config.warmup + answered)),
   };
 }
 

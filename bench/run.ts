@@ -9,18 +9,28 @@
 // nonces, keep-alive connections), and reports each rate side by side with the floor and the ratio.
 // Targets: Describe ≥ 5,000/s, Create ≥ 1,000/s, both within 3× of the floor.
 //
+// The server runs with --workers N (default: one per core) and the floor with as many processes, so
+// that both may use the machine. Every process shares the machine's cores: the load generator's, the
+// server's and PostgreSQL's CPU per request are reported beside each rate, so that a rate can be read
+// as what those costs allow (cores / sum of the three).
+//
 // CreateContainerGroup is measured for one account (every create of an account takes that account's
 // lock, so they run one at a time on PostgreSQL) and, on PostgreSQL, spread over MULTI_ACCOUNTS
 // accounts (creates of different accounts run in parallel), to show that serialisation.
 //
-// Options: --quick (a short smoke run), --stores sqlite,postgres, --connections N, --profile (run the
-// server under --cpu-prof and print where its time goes), --out FILE (default bench/results.json).
+// Options: --quick (a short smoke run), --stores sqlite,postgres, --connections N, --workers N (the
+// server's and the floor's processes), --profile (run the
+// server under --cpu-prof and print where its time goes), --scenarios d1,d2,c1,c8 (Describe by id,
+// Describe a page, Create for 1 account, Create over several accounts), --pg-statements (load
+// pg_stat_statements into the PostgreSQL cluster and print, per scenario, the statements its time went
+// to), --out FILE (default bench/results.json).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import postgresDriver from 'pg';
 import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { startServer, type TestKey, type TestServer } from '../test/helpers/server.ts';
 import { closeConnections, send, signV3 } from '../test/helpers/sign.ts';
@@ -42,13 +52,18 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     stores: { type: 'string', default: 'sqlite,postgres' },
     connections: { type: 'string', default: '32' },
+    workers: { type: 'string', default: String(cpus().length) },
     profile: { type: 'boolean', default: false },
+    scenarios: { type: 'string', default: 'd1,d2,c1,c8' },
+    'pg-statements': { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench/results.json') },
   },
 });
 
 const QUICK = opts.quick!;
 const CONNECTIONS = Number(opts.connections);
+/** Processes of the API server (eci server --workers) and, to compare like with like, of the floor. */
+const WORKERS = Number(opts.workers);
 /** Measured requests per scenario (each also gets a warm-up of a fifth of that, at least 500). */
 const SIZE = QUICK
   ? { floor: 10_000, describe: 5_000, describePage: 2_000, create: 2_000, seedGroups: 40 }
@@ -58,6 +73,7 @@ const MAX_SECONDS = QUICK ? 15 : 60;
 /** Accounts of the multi-account CreateContainerGroup run (PostgreSQL). */
 const MULTI_ACCOUNTS = 8;
 const warmupFor = (n: number) => Math.max(500, Math.floor(n / 5));
+const SCENARIOS = new Set(opts.scenarios!.split(',').map((s) => s.trim()));
 
 interface Measured extends LoadResult {
   /**
@@ -66,6 +82,8 @@ interface Measured extends LoadResult {
    * PostgreSQL's own processes are not included.
    */
   readonly serverCpuUsPerRequest: number | null;
+  /** CPU time of the PostgreSQL cluster (postmaster and backends) per measured request, in µs. */
+  readonly storeCpuUsPerRequest: number | null;
 }
 
 interface Row {
@@ -75,24 +93,44 @@ interface Row {
   readonly target?: keyof typeof TARGETS;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 // ---------------------------------------------------------------------------------------------------
 
-/** Runs the load generator against a server whose process is `serverPid`, measuring its CPU too. */
-async function runLoad(config: LoadConfig, serverPid: number | undefined): Promise<Measured> {
-  // The process's CPU over warm-up and measured requests alike, divided by both.
-  const before = cpuSeconds(serverPid);
+/** CPU seconds of a process and of each of its children (a PostgreSQL postmaster and its backends), by PID. */
+function treeCpuSeconds(rootPid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (pid === rootPid || Number(fields[1]) === rootPid) out.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs the load generator against a server whose process is `serverPid` (and whose store is the
+ * PostgreSQL cluster `storePid`), measuring their CPU too.
+ */
+async function runLoad(config: LoadConfig, serverPid: number | undefined, storePid?: number): Promise<Measured> {
+  // The processes' CPU over warm-up and measured requests alike, divided by both: the server's with
+  // its worker processes, the cluster's postmaster with its backends. A process that starts during
+  // the run counts from zero; one that ends during it is lost (the pools keep theirs).
+  const tree = (pid: number | undefined) => (pid === undefined ? undefined : treeCpuSeconds(pid));
+  const before = [tree(serverPid), tree(storePid)];
   const result = await spawnLoad({ maxSeconds: MAX_SECONDS, ...config });
-  const after = cpuSeconds(serverPid);
+  const after = [tree(serverPid), tree(storePid)];
   const total = config.warmup + result.requests;
-  const serverCpuUsPerRequest = before !== undefined && after !== undefined ? Math.round(((after - before) * 1e6) / total) : null;
-  return { ...result, serverCpuUsPerRequest };
+  const perRequest = (b: Map<number, number> | undefined, a: Map<number, number> | undefined) => {
+    if (!b || !a) return null;
+    let seconds = 0;
+    for (const [pid, cpu] of a) seconds += cpu - (b.get(pid) ?? 0);
+    return Math.round((seconds * 1e6) / total);
+  };
+  return { ...result, serverCpuUsPerRequest: perRequest(before[0], after[0]), storeCpuUsPerRequest: perRequest(before[1], after[1]) };
 }
 
 function spawnLoad(config: LoadConfig): Promise<LoadResult> {
@@ -111,7 +149,7 @@ function spawnLoad(config: LoadConfig): Promise<LoadResult> {
 }
 
 async function measureFloor(): Promise<Measured> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench/floor-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench/floor-server.ts'), '--workers', String(WORKERS)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const endpoint = await new Promise<string>((res, rej) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -196,18 +234,37 @@ function summariseProfile(path: string, top = 25): string[] {
     .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
 }
 
+/** The statements PostgreSQL spent its time on since the last reset, per request of the scenario. */
+async function printStatements(client: postgresDriver.Client, runId: string, requests: number): Promise<void> {
+  const { rows } = await client.query(
+    `SELECT calls, total_exec_time + total_plan_time AS ms, shared_blks_hit + shared_blks_read AS blocks, wal_bytes, query FROM pg_stat_statements
+      WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY ms DESC LIMIT 20`,
+  );
+  console.log(`pg_stat_statements, ${runId}: per request: calls, µs (execution + planning, waits included), buffers, WAL bytes; statement`);
+  const per = (v: unknown, digits: number) => (Number(v) / requests).toFixed(digits);
+  for (const r of rows)
+    console.log(`  ${per(r.calls, 2).padStart(6)} ${per(Number(r.ms) * 1000, 1).padStart(7)} ${per(r.blocks, 1).padStart(7)} ${per(r.wal_bytes, 0).padStart(6)}  ${String(r.query).replace(/\s+/g, ' ').slice(0, 150)}`);
+}
+
 async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | undefined): Promise<{ rows: Row[]; profile?: string[] }> {
   let pg: TestPostgres | undefined;
   let storeUrl: string | undefined;
+  let statements: postgresDriver.Client | undefined;
   if (store === 'postgres') {
-    pg = await startPostgres();
+    pg = await startPostgres(opts['pg-statements'] ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {});
     storeUrl = pg.createDatabase('bench');
+    if (opts['pg-statements']) {
+      statements = new postgresDriver.Client({ connectionString: storeUrl });
+      await statements.connect();
+      await statements.query('CREATE EXTENSION pg_stat_statements');
+    }
   }
   const env: Record<string, string> = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, store)}` } : {};
   const server = await startServer({
     storeUrl,
     config: { quotas: { containerGroups: 10_000_000, vpcs: 100, vSwitchesPerVpc: 1000, securityGroups: 1000 } },
     env,
+    workers: WORKERS,
   });
   const rows: Row[] = [];
   try {
@@ -225,27 +282,34 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
     const signed = (action: string, params: Record<string, string>, rotate?: Record<string, string[]>): SignedSource => ({
       kind: 'signed', key, signature: 'v3', action, version: ECI, params: { RegionId: REGION, ...params }, rotate,
     });
-    const load = (source: SignedSource, requests: number, runId: string) =>
-      runLoad({ endpoint: server.endpoint, connections: CONNECTIONS, warmup: warmupFor(requests), requests, source, runId }, server.process.pid);
+    const load = async (source: SignedSource, requests: number, runId: string) => {
+      await statements?.query('SELECT pg_stat_statements_reset()');
+      const r = await runLoad({ endpoint: server.endpoint, connections: CONNECTIONS, warmup: warmupFor(requests), requests, source, runId }, server.process.pid, pg?.pid);
+      if (statements) await printStatements(statements, runId, r.requests + warmupFor(requests));
+      return r;
+    };
 
-    rows.push({
-      scenario: 'DescribeContainerGroups, one by id',
-      store,
-      target: 'describe',
-      result: await load(signed('DescribeContainerGroups', { ContainerGroupIds: '["{rotate:ids}"]' }, { ids }), SIZE.describe, 'd1'),
-    });
-    rows.push({
-      scenario: 'DescribeContainerGroups, page of 20',
-      store,
-      result: await load(signed('DescribeContainerGroups', { Limit: '20' }), SIZE.describePage, 'd2'),
-    });
-    rows.push({
-      scenario: 'CreateContainerGroup, 1 account',
-      store,
-      target: 'create',
-      result: await load(signed('CreateContainerGroup', createParams('{rotate:vsw}', sg, 'bench-{i}', 'bench-{run}-{i}'), { vsw: vSwitches }), SIZE.create, 'c1'),
-    });
-    if (store === 'postgres') {
+    if (SCENARIOS.has('d1'))
+      rows.push({
+        scenario: 'DescribeContainerGroups, one by id',
+        store,
+        target: 'describe',
+        result: await load(signed('DescribeContainerGroups', { ContainerGroupIds: '["{rotate:ids}"]' }, { ids }), SIZE.describe, 'd1'),
+      });
+    if (SCENARIOS.has('d2'))
+      rows.push({
+        scenario: 'DescribeContainerGroups, page of 20',
+        store,
+        result: await load(signed('DescribeContainerGroups', { Limit: '20' }), SIZE.describePage, 'd2'),
+      });
+    if (SCENARIOS.has('c1'))
+      rows.push({
+        scenario: 'CreateContainerGroup, 1 account',
+        store,
+        target: 'create',
+        result: await load(signed('CreateContainerGroup', createParams('{rotate:vsw}', sg, 'bench-{i}', 'bench-{run}-{i}'), { vsw: vSwitches }), SIZE.create, 'c1'),
+      });
+    if (store === 'postgres' && SCENARIOS.has('c8')) {
       const accounts = [];
       for (let a = 0; a < MULTI_ACCOUNTS; a++) {
         const k = server.key(`bench-${a}`);
@@ -261,6 +325,7 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
       });
     }
   } finally {
+    await statements?.end();
     closeConnections();
     await server.close();
     pg?.stop();
@@ -280,7 +345,7 @@ function pad(s: string, n: number, right = false): string {
 async function main(): Promise<void> {
   const stores = opts.stores!.split(',').map((s) => s.trim()).filter(Boolean) as ('sqlite' | 'postgres')[];
   const profileDir = opts.profile ? mkdtempSync(join(tmpdir(), 'eci-bench-prof-')) : undefined;
-  console.log(`OpenECI bench${QUICK ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${CONNECTIONS} connections`);
+  console.log(`OpenECI bench${QUICK ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${CONNECTIONS} connections, ${WORKERS} server process(es) for the API and the floor alike`);
 
   const floor = await measureFloor();
   console.log(`floor: ${floor.rps} req/s`);
@@ -307,15 +372,20 @@ async function main(): Promise<void> {
     return { ...row, ratio, errors, pass };
   });
 
-  const header = [pad('scenario', 38), pad('store', 9), pad('req/s', 8, true), pad('floor', 8, true), pad('floor/x', 8, true), pad('p50 ms', 8, true), pad('p99 ms', 8, true), pad('errors', 7, true), pad('cpu µs', 7, true), '  target'];
+  const cpuCells = (r: Measured) => [
+    pad(String(r.serverCpuUsPerRequest ?? '?'), 7, true),
+    pad(String(r.storeCpuUsPerRequest ?? '-'), 6, true),
+    pad(String(r.loadCpuUsPerRequest), 6, true),
+  ];
+  const header = [pad('scenario', 38), pad('store', 9), pad('req/s', 8, true), pad('floor', 8, true), pad('floor/x', 8, true), pad('p50 ms', 8, true), pad('p99 ms', 8, true), pad('errors', 7, true), pad('server', 7, true), pad('pg', 6, true), pad('load', 6, true), '  target'];
   const line = '-'.repeat(header.join(' ').length + 16);
-  console.log('cpu µs: CPU time of the server process per request (user + system; PostgreSQL\'s processes not included)');
+  console.log('server / pg / load: CPU µs per request of the server process, of the PostgreSQL cluster and of the load generator (user + system)');
   console.log('\n' + header.join(' ') + '\n' + line);
-  console.log([pad('floor: node:http, fixed JSON', 38), pad('-', 9), pad(String(floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(floor.p50ms), 8, true), pad(String(floor.p99ms), 8, true), pad('0', 7, true), pad(String(floor.serverCpuUsPerRequest ?? '?'), 7, true)].join(' '));
+  console.log([pad('floor: node:http, fixed JSON', 38), pad('-', 9), pad(String(floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(floor.p50ms), 8, true), pad(String(floor.p99ms), 8, true), pad('0', 7, true), ...cpuCells(floor)].join(' '));
   for (const v of verdicts) {
     const t = v.target ? TARGETS[v.target] : undefined;
     const target = t ? `  ≥${t.minRps}/s, ≤${t.maxFloorRatio}× floor: ${v.pass ? 'PASS' : 'MISS'}` : '  (informational)';
-    console.log([pad(v.scenario, 38), pad(v.store, 9), pad(String(v.result.rps), 8, true), pad(String(floor.rps), 8, true), pad(v.ratio.toFixed(2), 8, true), pad(String(v.result.p50ms), 8, true), pad(String(v.result.p99ms), 8, true), pad(String(v.errors), 7, true), pad(String(v.result.serverCpuUsPerRequest ?? '?'), 7, true)].join(' ') + target);
+    console.log([pad(v.scenario, 38), pad(v.store, 9), pad(String(v.result.rps), 8, true), pad(String(floor.rps), 8, true), pad(v.ratio.toFixed(2), 8, true), pad(String(v.result.p50ms), 8, true), pad(String(v.result.p99ms), 8, true), pad(String(v.errors), 7, true), ...cpuCells(v.result)].join(' ') + target);
     for (const s of v.result.sampleErrors) console.log(`    error sample: ${s}`);
   }
   for (const [store, why] of Object.entries(skipped)) console.log(`${store}: skipped (${why})`);
@@ -326,6 +396,7 @@ async function main(): Promise<void> {
     mode: QUICK ? 'quick' : 'full',
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version },
     connections: CONNECTIONS,
+    workers: WORKERS,
     targets: TARGETS,
     floor,
     scenarios: verdicts.map((v) => ({ scenario: v.scenario, store: v.store, target: v.target ?? null, pass: v.pass ?? null, floorRatio: Math.round(v.ratio * 100) / 100, errors: v.errors, ...v.result })),

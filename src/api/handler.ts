@@ -110,10 +110,12 @@ const ACCESS_KEY_TTL_MS = 5_000;
  *   behind, in batches every few milliseconds (Store.recordNonceLater); a server loads the unexpired
  *   nonces on start-up, and close() writes what is queued. So on a single server a read is never
  *   answered twice (a kill -9 loses at most the last flush interval of read nonces: those reads
- *   could be replayed once after the restart). With several servers on PostgreSQL a server does not
- *   see the reads the others answered after it started: a read-only request replayed to ANOTHER
- *   server within the signature window can be answered again. Reads change nothing; the write path
- *   above does not depend on this cache.
+ *   could be replayed once after the restart). With several servers on PostgreSQL, or the worker
+ *   processes of one server (eci server --workers), a process does not see the reads the others
+ *   answered after it started: a read-only request replayed to ANOTHER process within the signature
+ *   window can be answered again, and a nonce a read used there is not refused on a new write here
+ *   (a client's mistake, not a replay: the signature covers the action). Reads change nothing; the
+ *   write path above does not depend on this cache.
  * - Bounded: at most NONCE_CACHE_MAX entries, dropped as they expire. When it is full, or while the
  *   start-up load was cut short by that bound, it cannot tell a new nonce from an old one, and reads
  *   fall back to the durable check (Store.useNonce) until it can.

@@ -82,9 +82,13 @@ export function createHttpServer(handle: (req: WireRequest) => Promise<WireRespo
   return server;
 }
 
-export function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
+/**
+ * `reusePort`: several processes listen on the one port (SO_REUSEPORT; each must ask for it) and the
+ * kernel spreads the connections among them: how `eci server --workers N` serves from N processes.
+ */
+export function listen(server: Server, port: number, host = '127.0.0.1', opts: { reusePort?: boolean } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+    server.listen({ port, host, reusePort: opts.reusePort ?? false }, () => resolve((server.address() as AddressInfo).port));
   });
 }

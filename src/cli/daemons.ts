@@ -11,6 +11,7 @@ import { startServer } from '../cmd/server.ts';
 import { startHostAgent, type HostAgent } from '../cmd/agent.ts';
 import { describePreflight, preflight } from '../agent/preflight.ts';
 import { DEFAULT_STATE_DIR, type DevFile } from './config.ts';
+import { CliError, EXIT_USAGE } from './errors.ts';
 
 export const DAEMON_HELP = `  eci dev [--port N] [--state-dir DIR] [--config FILE]
                        run OpenECI all-in-one in the foreground (SQLite in DIR, default ./.eci; --port 0
@@ -23,8 +24,10 @@ export const DAEMON_HELP = `  eci dev [--port N] [--state-dir DIR] [--config FIL
                        --host-netns puts its kernel objects in that namespace (created if missing) instead
                        of the machine's own; --sandbox-host in eci-host-<host id>, as eci dev does;
                        images live in DIR/agent/image-store, collected down to --image-budget (default 20)
-  eci server [--port N] [--host H] [--store URL] [--state-dir DIR] [--config FILE]
-                       run the API server; URL is a SQLite file path (default DIR/eci.db) or postgres://…
+  eci server [--port N] [--host H] [--store URL] [--state-dir DIR] [--config FILE] [--workers N]
+                       run the API server; URL is a SQLite file path (default DIR/eci.db) or postgres://…;
+                       --workers N serves the API from N processes on the one port (default 1; one per
+                       core uses the machine: a Node process runs its JavaScript on one core)
   eci keys create --account NAME [--store URL | --state-dir DIR] [--json]
                        create an access key pair for an account (prints it once)
   eci keys ls [--store URL | --state-dir DIR] [--json]
@@ -60,13 +63,17 @@ export async function runServer(argv: string[], env: NodeJS.ProcessEnv): Promise
       store: { type: 'string', default: env.ECI_STORE },
       'state-dir': { type: 'string', default: env.ECI_STATE_DIR ?? DEFAULT_STATE_DIR },
       config: { type: 'string' },
+      workers: { type: 'string', default: env.ECI_WORKERS ?? '1' },
     },
   });
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new CliError(`--workers must be a whole number from 1 to 64, not "${values.workers}"`, EXIT_USAGE);
   const stateDir = resolve(values['state-dir']!);
   mkdirSync(stateDir, { recursive: true });
   const storeUrl = values.store ?? join(stateDir, 'eci.db');
-  const server = await startServer({ storeUrl, port: Number(values.port), host: values.host, config: serverConfig(env, values.config) });
-  console.log(`eci server listening on ${values.host}:${server.port} (store: ${storeUrl.replace(/\/\/[^@]*@/, '//…@')})`);
+  const server = await startServer({ storeUrl, port: Number(values.port), host: values.host, config: serverConfig(env, values.config), workers });
+  const served = workers > 1 ? `, ${workers} processes: ${[process.pid, ...server.workerPids()].join(', ')}` : '';
+  console.log(`eci server listening on ${values.host}:${server.port} (store: ${storeUrl.replace(/\/\/[^@]*@/, '//…@')}${served})`);
   onSignals(() => server.close());
   return new Promise<number>(() => undefined);
 }

@@ -32,10 +32,20 @@ const CONTROLLER_FACTORIES: readonly ((deps: ControllerDeps) => Controller)[] = 
   imageCacheController,
 ];
 
-export function startControllers(deps: ControllerDeps): { stop(): Promise<void> } {
+export interface RunningControllers {
+  /**
+   * Runs a pass of each wakeOnChange controller, as a commit of this server does: for commits made
+   * on this server's behalf by another process (its API workers, src/cmd/api-worker.ts).
+   */
+  wake(): void;
+  stop(): Promise<void>;
+}
+
+export function startControllers(deps: ControllerDeps): RunningControllers {
   let stopped = false;
   const running = new Set<Promise<void>>();
   const unwatch: (() => void)[] = [];
+  const wakers: (() => void)[] = [];
   const timers = CONTROLLER_FACTORIES.map((make) => {
     const c = make(deps);
     let busy = false;
@@ -63,11 +73,15 @@ export function startControllers(deps: ControllerDeps): { stop(): Promise<void> 
     // This server's own commits only: every API call of another process sharing a SQLite file would
     // poke too (its nonce), and the timer already covers other servers.
     if (c.wakeOnChange && deps.store.watch) unwatch.push(deps.store.watch(tick, { otherProcesses: false }));
+    if (c.wakeOnChange) wakers.push(tick);
     return setInterval(() => {
       if (!busy) tick();
     }, c.intervalMs);
   });
   return {
+    wake() {
+      for (const w of wakers) w();
+    },
     async stop() {
       stopped = true;
       for (const u of unwatch) u();

@@ -115,4 +115,15 @@ export const MIGRATIONS: readonly Migration[] = [
         d === 'postgres' ? '; ALTER TABLE resource_counts ADD CONSTRAINT resource_counts_cap CHECK (cap IS NULL OR n <= cap)' : ''
       }`,
   },
+  {
+    version: 5,
+    name: 'read nonces as an append-only log (Store.recordNonceLater)',
+    // The nonces of read-only requests, written behind in batches, as a log: rows in insertion order
+    // and an index by expiry, so that a batch lands on the last page or two of each B-tree. Keyed by
+    // the (random) nonce, each nonce of a batch dirtied a page of its own, written whole to the WAL
+    // at commit: measured on SQLite, 20 µs per nonce against 1.6 µs here (and 10 µs keyed by
+    // (expiry, nonce): a second's nonces share one expiry). Unexpired rows are read at start-up; an
+    // exact replay carries the same timestamp, hence the same expiry: found through the index.
+    sql: () => 'CREATE TABLE read_nonces (nonce TEXT NOT NULL, expires_at BIGINT NOT NULL); CREATE INDEX read_nonces_by_expiry ON read_nonces (expires_at)',
+  },
 ];

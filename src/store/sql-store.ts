@@ -508,6 +508,7 @@ export class SqlStore extends SqlTx implements Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly #driver: SqlDriver;
   #nonceWrites = 0;
+  #readNonceWrites = 0;
   #nonceBatch: NonceRequest[] | undefined;
   #laterNonces = new Map<string, number>();
   #laterTimer: NodeJS.Timeout | undefined;
@@ -738,6 +739,18 @@ export class SqlStore extends SqlTx implements Store {
       // Within the batch the first request with a nonce may win; the others are replays of it.
       const firsts = new Map<string, NonceRequest>();
       for (const b of batch) if (!firsts.has(b.nonce)) firsts.set(b.nonce, b);
+      // A read answered before with this very request (same nonce, same timestamp, so same expiry).
+      const replayedReads = new Set<string>();
+      const candidates = [...firsts.values()];
+      for (let i = 0; i < candidates.length; i += 250) {
+        const chunk = candidates.slice(i, i + 250);
+        const rows = await this.#driver.query(
+          `SELECT nonce FROM read_nonces WHERE ${chunk.map(() => '(expires_at = ? AND nonce = ?)').join(' OR ')}`,
+          chunk.flatMap((b) => [b.expiresAt, b.nonce]),
+        );
+        for (const r of rows) replayedReads.add(r.nonce as string);
+      }
+      for (const n of replayedReads) firsts.delete(n);
       const fresh = new Set<string>();
       const unique = [...firsts.values()];
       for (let i = 0; i < unique.length; i += 500) {
@@ -749,7 +762,7 @@ export class SqlStore extends SqlTx implements Store {
         for (const r of rows) fresh.add(r.nonce as string);
       }
       for (const b of batch) {
-        if (firsts.get(b.nonce) !== b) b.resolve(false);
+        if (firsts.get(b.nonce) !== b || replayedReads.has(b.nonce)) b.resolve(false);
         else if (fresh.has(b.nonce)) b.resolve(true);
         // A nonce whose window has passed may be used again (its request would fail the time check anyway).
         else b.resolve((await this.#driver.run('UPDATE nonces SET expires_at = ? WHERE nonce = ? AND expires_at < ?', [b.expiresAt, b.nonce, b.nowMs])) === 1);
@@ -773,16 +786,15 @@ export class SqlStore extends SqlTx implements Store {
     this.#laterNonces.clear();
     const write = async () => {
       if (!batch.length) return;
-      this.#nonceWrites += batch.length;
-      if (this.#nonceWrites >= 5000) {
-        this.#nonceWrites = 0;
-        await this.#driver.run('DELETE FROM nonces WHERE expires_at < ?', [Date.now()]);
+      this.#readNonceWrites += batch.length;
+      if (this.#readNonceWrites >= 5000) {
+        this.#readNonceWrites = 0;
+        await this.#driver.run('DELETE FROM read_nonces WHERE expires_at < ?', [Date.now()]);
       }
       for (let i = 0; i < batch.length; i += 500) {
         const chunk = batch.slice(i, i + 500);
         await this.#driver.run(
-          `INSERT INTO nonces (nonce, expires_at) VALUES ${chunk.map(() => '(?, ?)').join(', ')}
-           ON CONFLICT (nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < excluded.expires_at`,
+          `INSERT INTO read_nonces (nonce, expires_at) VALUES ${chunk.map(() => '(?, ?)').join(', ')}`,
           chunk.flat(),
         );
       }
@@ -793,7 +805,13 @@ export class SqlStore extends SqlTx implements Store {
   }
 
   async liveNonces(nowMs: number, limit: number): Promise<LiveNonce[]> {
-    const rows = await this.#driver.query(`SELECT nonce, expires_at FROM nonces WHERE expires_at >= ? LIMIT ${Math.floor(limit)}`, [nowMs]);
+    const rows = await this.#driver.query(
+      `SELECT nonce, MAX(expires_at) AS expires_at FROM (
+         SELECT nonce, expires_at FROM nonces WHERE expires_at >= ?
+         UNION ALL SELECT nonce, expires_at FROM read_nonces WHERE expires_at >= ?
+       ) AS live GROUP BY nonce LIMIT ${Math.floor(limit)}`,
+      [nowMs, nowMs],
+    );
     return rows.map((r) => ({ nonce: r.nonce as string, expiresAt: Number(r.expires_at) }));
   }
 

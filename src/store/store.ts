@@ -152,12 +152,18 @@ export interface Store extends Tx {
   readonly dialect: 'sqlite' | 'postgres';
   tx<T>(fn: (tx: Tx) => Promise<T>, lockKey?: string, lockMode?: 'exclusive' | 'shared'): Promise<T>;
 
-  /** Records a signature nonce; false when it was already used. Expired nonces are purged. */
+  /**
+   * Records a signature nonce; false when it was already used: claimed (claimNonce, useNonce), or
+   * written behind for the very same request (recordNonceLater with expiry nowMs + ttlMs). Expired
+   * nonces are purged.
+   */
   useNonce(nonce: string, nowMs: number, ttlMs: number): Promise<boolean>;
   /**
-   * Queues a nonce that the caller has already checked (in memory) for a durable write in the next
-   * batch, a few milliseconds later; close() and flushNonces() write what is queued. A nonce already
-   * stored keeps the later expiry.
+   * Queues a read's nonce that the caller has already checked (in memory) for a durable write in the
+   * next batch, a few milliseconds later; close() and flushNonces() write what is queued. It is kept
+   * apart, in a log (migration 5): liveNonces returns it, and useNonce refuses a replay of
+   * the same request (same expiry), but claimNonce does not see it, so another process would accept
+   * the nonce on a different (newly signed) write.
    */
   recordNonceLater(nonce: string, expiresAt: number): void;
   flushNonces(): Promise<void>;

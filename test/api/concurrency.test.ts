@@ -1,5 +1,6 @@
-// Many simultaneous requests through the official SDKs against one `eci server`: no address is handed
-// out twice, nothing is lost, and exhaustion is a clean error.
+// Many simultaneous requests through the official SDKs against one `eci server`, served by one process
+// and by two (--workers 2: two processes writing one SQLite file): no address is handed out twice,
+// nothing is lost, and exhaustion is a clean error.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatIp, parseCidr, parseIp, poolUsableRange, vSwitchUsableRange } from '../../src/core/cidr.ts';
@@ -19,13 +20,14 @@ async function allEips(vpc: VpcClient): Promise<{ id: string; ip: string }[]> {
   return out;
 }
 
-describe('concurrent requests', () => {
+for (const workers of [1, 2])
+describe(`concurrent requests, ${workers} server process${workers > 1 ? 'es' : ''}`, () => {
   let server: TestServer;
   let vpc: VpcClient;
   let eci: EciClient;
   let ecs: EcsClient;
   before(async () => {
-    server = await startServer({ config: { quotas: { eips: 1000, containerGroups: 1000 } } });
+    server = await startServer({ config: { quotas: { eips: 1000, containerGroups: 1000 } }, workers });
     const key = server.key('alice');
     vpc = new VpcClient(server.sdkConfig(key));
     eci = new EciClient(server.sdkConfig(key));

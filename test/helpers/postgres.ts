@@ -3,13 +3,15 @@
 // refuses to run as root, so the server runs as `postgres`; the URL uses trust auth on 127.0.0.1.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface TestPostgres {
   readonly url: string;
+  /** The postmaster's PID (its backends are its children), for measuring the cluster's CPU. */
+  readonly pid: number;
   /** A fresh database on this cluster. */
   createDatabase(name: string): string;
   stop(): void;
@@ -36,7 +38,8 @@ function uid(user: string): number {
   return Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+/** `settings`: extra server settings (`-c name=value`), e.g. shared_preload_libraries for a diagnosis. */
+export async function startPostgres(settings: Readonly<Record<string, string>> = {}): Promise<TestPostgres> {
   const bin = pgBin();
   const dir = mkdtempSync(join(tmpdir(), 'eci-pg-'));
   const data = join(dir, 'data');
@@ -51,9 +54,10 @@ export async function startPostgres(): Promise<TestPostgres> {
   const port = await freePort();
   asPostgres('pg_ctl', [
     '-D', data, '-l', join(dir, 'log'), '-w', '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200${Object.entries(settings).map(([k, v]) => ` -c ${k}=${v}`).join('')}`, 'start',
   ]);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
   let stopped = false;
   const stop = () => {
     if (stopped) return;
@@ -66,6 +70,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   process.on('exit', stop);
   return {
     url,
+    pid,
     createDatabase(name) {
       asPostgres('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', `CREATE DATABASE "${name}"`]);
       return `postgres://postgres@127.0.0.1:${port}/${name}`;

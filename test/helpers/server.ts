@@ -38,6 +38,8 @@ export interface StartOptions {
   storeUrl?: string;
   config?: Record<string, unknown>;
   env?: Record<string, string>;
+  /** `eci server --workers N`. */
+  workers?: number;
 }
 
 function waitForListen(child: ChildProcess): Promise<number> {
@@ -61,6 +63,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const stateDir = mkdtempSync(join(tmpdir(), 'eci-test-'));
   const storeUrl = opts.storeUrl ?? join(stateDir, 'eci.db');
   const args = ['server', '--state-dir', stateDir, '--store', storeUrl];
+  if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
   if (opts.config) {
     writeFileSync(join(stateDir, 'config.json'), JSON.stringify(opts.config));
     args.push('--config', join(stateDir, 'config.json'));

@@ -377,13 +377,15 @@ function contract(dialect: 'sqlite' | 'postgres', backend: () => Backend): void 
       store.recordNonceLater('r1', now + 60_000);
       store.recordNonceLater('r2', now + 30_000);
       store.recordNonceLater('w1', now + 10_000);
+      store.recordNonceLater('r3', now + 60_000);
       await store.flushNonces();
-      assert.equal(await store.useNonce('r1', now + 1, 60_000), false, 'written behind');
-      assert.equal(await store.tx((tx) => tx.claimNonce('r2', now + 1, now + 60_001)), false);
+      assert.equal(await store.useNonce('r1', now + 1, 59_999), false, 'written behind: the same request (same expiry) is a replay');
+      assert.equal(await store.useNonce('r3', now + 1, 60_000), true, 'kept by expiry: another request with the nonce is not found');
       const live = new Map((await store.liveNonces(now + 40_000, 100)).map((n) => [n.nonce, n.expiresAt]));
       assert.equal(live.get('r1'), now + 60_000);
       assert.equal(live.has('r2'), false, 'expired ones are not loaded');
       assert.equal(live.get('w1'), now + 120_001, 'the later expiry is kept');
+      assert.equal(live.get('r3'), now + 60_001);
       assert.equal((await store.liveNonces(now, 1)).length, 1, 'bounded');
     });
 

@@ -54,7 +54,7 @@ function suite(dialect: 'sqlite' | 'postgres', fresh: () => string, driverFor: (
     it('creates the schema on a fresh database and records each version once', async (t) => {
       const { driver } = await open(t, fresh());
       assert.deepEqual(await applied(driver), MIGRATIONS.map((m) => [m.version, m.name]));
-      assert.deepEqual(await tables(driver), ['access_keys', 'events', 'idempotency', 'ip_allocations', 'ip_hints', 'nonces', 'resource_counts', 'resources', 'schema_migrations']);
+      assert.deepEqual(await tables(driver), ['access_keys', 'events', 'idempotency', 'ip_allocations', 'ip_hints', 'nonces', 'read_nonces', 'resource_counts', 'resources', 'schema_migrations']);
     });
 
     it('applies only the new version on re-open, and nothing on the next', async (t) => {
