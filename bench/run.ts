@@ -25,13 +25,13 @@
 // pg_stat_statements into the PostgreSQL cluster and print, per scenario, the statements its time went
 // to), --out FILE (default bench/results.json).
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import postgresDriver from 'pg';
-import { startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
+import { pgBin, startPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { startServer, type TestKey, type TestServer } from '../test/helpers/server.ts';
 import { closeConnections, send, signV3 } from '../test/helpers/sign.ts';
 import type { LoadConfig, LoadResult, SignedSource } from './load.ts';
@@ -234,6 +234,45 @@ function summariseProfile(path: string, top = 25): string[] {
     .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
 }
 
+/**
+ * What PostgreSQL alone does on this machine: pgbench (Debian's, from the same package) running the
+ * smallest write a create could be, one autocommitted INSERT of a row the size of a container
+ * group's, prepared, from CONNECTIONS clients, with PostgreSQL's CPU per transaction measured the
+ * way the scenarios measure it. A create writes more than this (the group, its events, its count,
+ * its address, its token, its nonce), so this bounds from above the creates/s any server could get
+ * from PostgreSQL here.
+ */
+interface StoreFloor {
+  readonly tps: number;
+  readonly storeCpuUsPerTransaction: number;
+}
+
+async function measurePgWriteFloor(pg: TestPostgres, url: string): Promise<StoreFloor> {
+  const client = new postgresDriver.Client({ connectionString: url });
+  await client.connect();
+  await client.query('CREATE TABLE bench_floor_rows (id BIGSERIAL PRIMARY KEY, data TEXT NOT NULL)');
+  await client.end();
+  const dir = mkdtempSync(join(tmpdir(), 'eci-pgbench-'));
+  const script = join(dir, 'insert.sql');
+  writeFileSync(script, "INSERT INTO bench_floor_rows (data) VALUES (repeat('x', 1500));\n");
+  const db = new URL(url).pathname.slice(1);
+  const seconds = QUICK ? 3 : 10;
+  const before = treeCpuSeconds(pg.pid);
+  const r = spawnSync(
+    join(pgBin(), 'pgbench'),
+    ['-n', '-M', 'prepared', '-c', String(CONNECTIONS), '-j', '1', '-T', String(seconds), '-f', script, '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', db],
+    { encoding: 'utf8' },
+  );
+  const after = treeCpuSeconds(pg.pid);
+  rmSync(dir, { recursive: true, force: true });
+  if (r.status !== 0) throw new Error(`pgbench failed: ${r.stderr}`);
+  const processed = Number(/number of transactions actually processed: (\d+)/.exec(r.stdout)?.[1]);
+  const tps = Math.round(Number(/tps = ([\d.]+)/.exec(r.stdout)?.[1]));
+  let storeSeconds = 0;
+  for (const [pid, cpu] of after) storeSeconds += cpu - (before.get(pid) ?? 0);
+  return { tps, storeCpuUsPerTransaction: Math.round((storeSeconds * 1e6) / processed) };
+}
+
 /** The statements PostgreSQL spent its time on since the last reset, per request of the scenario. */
 async function printStatements(client: postgresDriver.Client, runId: string, requests: number): Promise<void> {
   const { rows } = await client.query(
@@ -246,7 +285,7 @@ async function printStatements(client: postgresDriver.Client, runId: string, req
     console.log(`  ${per(r.calls, 2).padStart(6)} ${per(Number(r.ms) * 1000, 1).padStart(7)} ${per(r.blocks, 1).padStart(7)} ${per(r.wal_bytes, 0).padStart(6)}  ${String(r.query).replace(/\s+/g, ' ').slice(0, 150)}`);
 }
 
-async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | undefined): Promise<{ rows: Row[]; profile?: string[] }> {
+async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | undefined): Promise<{ rows: Row[]; profile?: string[]; writeFloor?: StoreFloor }> {
   let pg: TestPostgres | undefined;
   let storeUrl: string | undefined;
   let statements: postgresDriver.Client | undefined;
@@ -259,6 +298,8 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
       await statements.query('CREATE EXTENSION pg_stat_statements');
     }
   }
+  // Before the server starts, so that nothing else runs beside it.
+  const writeFloor = pg && storeUrl ? await measurePgWriteFloor(pg, storeUrl) : undefined;
   const env: Record<string, string> = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, store)}` } : {};
   const server = await startServer({
     storeUrl,
@@ -330,10 +371,10 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
     await server.close();
     pg?.stop();
   }
-  if (!profileDir) return { rows };
+  if (!profileDir) return { rows, writeFloor };
   const dir = join(profileDir, store);
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  return { rows, profile: file ? [`profile: ${join(dir, file)}`, ...summariseProfile(join(dir, file))] : ['(no profile written)'] };
+  return { rows, writeFloor, profile: file ? [`profile: ${join(dir, file)}`, ...summariseProfile(join(dir, file))] : ['(no profile written)'] };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -352,9 +393,11 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const skipped: Record<string, string> = {};
   const profiles: Record<string, string[]> = {};
+  let pgWriteFloor: StoreFloor | undefined;
   for (const store of stores) {
     try {
       const r = await measureStore(store, profileDir);
+      pgWriteFloor ??= r.writeFloor;
       rows.push(...r.rows);
       if (r.profile) profiles[store] = r.profile;
       for (const row of r.rows) console.log(`${store}: ${row.scenario}: ${row.result.rps} req/s`);
@@ -389,6 +432,12 @@ async function main(): Promise<void> {
     for (const s of v.result.sampleErrors) console.log(`    error sample: ${s}`);
   }
   for (const [store, why] of Object.entries(skipped)) console.log(`${store}: skipped (${why})`);
+  // What "within 3× of the floor" leaves per request: every process here shares the same cores.
+  const needed = floor.rps / TARGETS.create.maxFloorRatio;
+  const budgetUs = Math.round((cpus().length * 1e6) / needed);
+  console.log(`\n3× the floor is ${Math.round(needed)} req/s: on ${cpus().length} cores, ${budgetUs} µs of CPU per request for everything (server + PostgreSQL + load generator).`);
+  if (pgWriteFloor)
+    console.log(`PostgreSQL alone (pgbench, one prepared autocommitted INSERT of a 1.5 kB row, ${CONNECTIONS} clients): ${pgWriteFloor.tps} tx/s, ${pgWriteFloor.storeCpuUsPerTransaction} µs of PostgreSQL's CPU per transaction.`);
   for (const [store, lines] of Object.entries(profiles)) console.log(`\nCPU profile of eci server (${store}), self time:\n  ${lines.join('\n  ')}`);
 
   const results = {
@@ -399,6 +448,7 @@ async function main(): Promise<void> {
     workers: WORKERS,
     targets: TARGETS,
     floor,
+    pgWriteFloor: pgWriteFloor ?? null,
     scenarios: verdicts.map((v) => ({ scenario: v.scenario, store: v.store, target: v.target ?? null, pass: v.pass ?? null, floorRatio: Math.round(v.ratio * 100) / 100, errors: v.errors, ...v.result })),
     skipped,
     profiles,

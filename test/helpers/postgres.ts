@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 export interface TestPostgres {
   readonly url: string;
+  readonly port: number;
   /** The postmaster's PID (its backends are its children), for measuring the cluster's CPU. */
   readonly pid: number;
   /** A fresh database on this cluster. */
@@ -17,7 +18,8 @@ export interface TestPostgres {
   stop(): void;
 }
 
-function pgBin(): string {
+/** The bin directory of the newest installed PostgreSQL (initdb, pg_ctl, psql, pgbench…). */
+export function pgBin(): string {
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) throw new Error('PostgreSQL is not installed: run scripts/setup.sh');
   const version = readdirSync(base).sort((a, b) => Number(b) - Number(a))[0];
@@ -70,6 +72,7 @@ export async function startPostgres(settings: Readonly<Record<string, string>> =
   process.on('exit', stop);
   return {
     url,
+    port,
     pid,
     createDatabase(name) {
       asPostgres('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', `CREATE DATABASE "${name}"`]);
