@@ -46,6 +46,18 @@ export interface ActionDef<F extends Fields = Fields> {
   handler(ctx: ActionContext, params: InferFields<F>): Promise<Record<string, unknown>>;
 }
 
+/** The key of a rendered result (renderedResult). */
+export const RENDERED: unique symbol = Symbol('rendered');
+
+/**
+ * A READ-ONLY action's result given already as JSON: the members of its answer's object after
+ * RequestId (`"TotalCount":1,"ContainerGroups":[…]`), for an action that renders parts of it from a
+ * cache. The pipeline writes it as it is.
+ */
+export function renderedResult(members: string): Record<string, unknown> {
+  return { [RENDERED]: members };
+}
+
 export function defineAction<const F extends Fields>(def: ActionDef<F>): ActionDef<F> {
   return def;
 }

@@ -9,7 +9,7 @@ import { newRequestId, type RandomBytes } from '../core/ids.ts';
 import { parseParams } from '../core/params.ts';
 import { rfc3339 } from '../core/time.ts';
 import type { AccessKey, Store } from '../store/store.ts';
-import { PRODUCTS, type ActionContext, type AnyAction, type Product } from './action.ts';
+import { PRODUCTS, RENDERED, type ActionContext, type AnyAction, type Product } from './action.ts';
 import { errorResponse } from './envelope.ts';
 import { readCredentials } from './signature.ts';
 
@@ -237,7 +237,7 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     const hostId = header(req.headers, 'host') ?? 'openeci';
     try {
       const body = await run(req, requestId);
-      return { status: 200, body: JSON.stringify(body) };
+      return { status: 200, body: typeof body === 'string' ? body : JSON.stringify(body) };
     } catch (e) {
       if (!(e instanceof ApiError)) console.error(`[${requestId}]`, e);
       const { status, body } = errorResponse(e, requestId, hostId, deps.config.debug);
@@ -245,7 +245,8 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     }
   };
 
-  async function run(req: WireRequest, requestId: string): Promise<Record<string, unknown>> {
+  /** The answer's body: an object, or its JSON text already (a rendered result, see renderedResult). */
+  async function run(req: WireRequest, requestId: string): Promise<Record<string, unknown> | string> {
     const method = req.method.toUpperCase();
     if (method !== 'GET' && method !== 'POST')
       throw new ApiError('InvalidInput', 'UnsupportedHTTPMethod', `The HTTP method ${method} is not supported; use GET or POST.`);
@@ -317,6 +318,8 @@ export function createApiHandler(deps: ApiDeps): (req: WireRequest) => Promise<W
     };
     if (!action.mutating) {
       const result = await action.handler({ ...base, tx: deps.store }, typed);
+      const rendered = (result as { [RENDERED]?: unknown })[RENDERED];
+      if (typeof rendered === 'string') return `{"RequestId":${JSON.stringify(requestId)},${rendered}}`;
       return { RequestId: requestId, ...result };
     }
 

@@ -35,6 +35,43 @@ function toResource<D>(r: Row): Resource<D> {
   };
 }
 
+/** A resource whose data is decoded from its row's JSON when first read (ListQuery.lazyData). */
+class LazyResource<D> implements Resource<D> {
+  readonly kind: string;
+  readonly id: string;
+  readonly account: string;
+  readonly region: string;
+  name: string;
+  status: string;
+  parent: string;
+  readonly createdAt: string;
+  readonly seq: number;
+  version: number;
+  #text: string;
+  #data: D | undefined;
+  constructor(r: Row) {
+    this.kind = r.kind as string;
+    this.id = r.id as string;
+    this.account = r.account as string;
+    this.region = r.region as string;
+    this.name = r.name as string;
+    this.status = r.status as string;
+    this.parent = r.parent as string;
+    this.createdAt = r.created_at as string;
+    this.seq = Number(r.seq);
+    this.version = Number(r.version);
+    this.#text = r.data as string;
+  }
+  get data(): D {
+    return (this.#data ??= JSON.parse(this.#text) as D);
+  }
+  set data(d: D) {
+    this.#data = d;
+  }
+}
+
+const toResourceFor = <D>(q: ListQuery) => (q.lazyData ? (r: Row): Resource<D> => new LazyResource<D>(r) : toResource<D>);
+
 function toEvent(r: Row): StoredEvent {
   return {
     resourceId: r.resource_id as string,
@@ -119,7 +156,7 @@ class SqlTx implements Tx {
     const w = where(q);
     const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : '';
     const rows = await this.conn.query(`SELECT * FROM resources WHERE ${w.sql} ORDER BY seq${limit}`, w.params);
-    return rows.map((r) => toResource<D>(r));
+    return rows.map(toResourceFor<D>(q));
   }
 
   async count(q: ListQuery): Promise<number> {
@@ -642,7 +679,7 @@ export class SqlStore extends SqlTx implements Store {
     }
     out.sort((a, b) => Number(a.seq) - Number(b.seq));
     const limit = q.limit !== undefined ? Math.max(0, Math.floor(q.limit)) : out.length;
-    return out.slice(0, limit).map((r) => toResource<D>(r));
+    return out.slice(0, limit).map(toResourceFor<D>(q));
   }
 
   async #rowsByIds(ids: readonly string[]): Promise<Row[]> {

@@ -44,6 +44,12 @@ export interface ListQuery {
   /** Return rows with seq greater than this (keyset paging). */
   afterSeq?: number;
   limit?: number;
+  /**
+   * Decode each row's data only when it is first read (for a caller that may not need it: one that
+   * renders from a cache by id and version). The data is then on the prototype, not an own property:
+   * such a resource must not be spread or cloned whole.
+   */
+  lazyData?: boolean;
 }
 
 export interface StoredEvent {

@@ -7,6 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { $Ecs, $Eci, $Vpc, EciClient, EcsClient, VpcClient } from '../helpers/sdk.ts';
 import { rejection, startServer, type TestKey, type TestServer } from '../helpers/server.ts';
+import { send, signV3 } from '../helpers/sign.ts';
+import { latestEvents, presentContainerGroup, presentEvent } from '../../src/api/resources/container-group.ts';
+import { KIND, type ContainerGroupData } from '../../src/core/model.ts';
+import { openStore } from '../../src/store/sql-store.ts';
 
 const REGION = 'cn-hangzhou';
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
@@ -697,6 +701,8 @@ for (const store of ['sqlite', 'postgres'] as const) {
         tag: [new M.CreateContainerGroupRequestTag({ key: 'env', value: 'dev' })],
       });
       const update = (fields: Record<string, unknown>) => eci.updateContainerGroup(new M.UpdateContainerGroupRequest({ regionId: REGION, containerGroupId: id, ...fields }));
+      // Described before the update too: an answer rendered from an earlier version is not reused.
+      assert.equal((await rawOne(key, id)).Generation, 1);
 
       await update({
         updateType: 'IncrementalUpdate',
@@ -750,6 +756,27 @@ for (const store of ['sqlite', 'postgres'] as const) {
       // An update that changes nothing leaves the generation alone.
       await update({ restartPolicy: 'Never' });
       assert.equal((await rawOne(key, id)).Generation, 4);
+    });
+
+    it('answers DescribeContainerGroups with exactly the JSON of the presented groups, rendered or not', async () => {
+      const { eci, key } = as('renderer');
+      const ids = [await create(eci, { containerGroupName: 'r1', tag: [new $Eci.CreateContainerGroupRequestTag({ key: 'k', value: 'v "quoted" \\ ✓' })] }), await create(eci, { containerGroupName: 'r2' })];
+      const store = await openStore(server.storeUrl);
+      try {
+        for (let round = 0; round < 2; round++)
+          for (const withEvent of [true, false]) {
+            const params: Record<string, string> = { RegionId: REGION, ContainerGroupIds: JSON.stringify(ids) };
+            if (!withEvent) params.WithEvent = 'false';
+            const r = await send(server.endpoint, signV3(key, { action: 'DescribeContainerGroups', version: '2018-08-08', params, host: server.endpoint }));
+            assert.equal(r.status, 200);
+            const rows = await store.list<ContainerGroupData>({ kind: KIND.containerGroup, ids });
+            const events = withEvent ? await latestEvents(store, ids) : undefined;
+            const groups = rows.map((g) => presentContainerGroup(g, events?.get(g.id)?.map((e) => presentEvent(g.id, e))));
+            assert.equal(r.text, JSON.stringify({ RequestId: r.json.RequestId, TotalCount: 2, NextToken: '', ContainerGroups: groups }), `round ${round}, WithEvent ${withEvent}`);
+          }
+      } finally {
+        await store.close();
+      }
     });
 
     it('makes Create idempotent with ClientToken and validates without writing under DryRun', async () => {

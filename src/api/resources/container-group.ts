@@ -625,8 +625,17 @@ export function presentEvent(groupId: string, e: StoredEvent) {
 
 /** The reference's DescribeContainerGroups item; `events` are already presented (≤50). */
 export function presentContainerGroup(r: Resource<ContainerGroupData>, events: ReturnType<typeof presentEvent>[] | undefined) {
+  const { head, tail } = presentGroupParts(r);
+  return { ...head, ...(events ? { Events: events } : {}), ...tail };
+}
+
+/**
+ * A presented group in the reference's key order, as the fields before its Events and those after.
+ * A pure function of the stored row: nothing but the row (id, status, data) goes into it.
+ */
+function presentGroupParts(r: Resource<ContainerGroupData>) {
   const d = r.data;
-  return {
+  const head = {
     ContainerGroupId: r.id,
     ContainerGroupName: d.ContainerGroupName,
     Status: r.status,
@@ -655,7 +664,8 @@ export function presentContainerGroup(r: Resource<ContainerGroupData>, events: R
     FailedTime: d.FailedTime,
     ExpiredTime: '',
     Tags: d.Tags.map((t) => ({ Key: t.Key, Value: t.Value })),
-    ...(events ? { Events: events } : {}),
+  };
+  const tail = {
     Containers: d.Containers.map((c) => presentContainer(c, r.status, false, d)),
     InitContainers: d.InitContainers.map((c) => presentContainer(c, r.status, true, d)),
     Volumes: d.Volumes.map(presentVolume),
@@ -693,7 +703,31 @@ export function presentContainerGroup(r: Resource<ContainerGroupData>, events: R
     CpuArchitecture: 'AMD64',
     Generation: d.Generation,
   };
+  return { head, tail };
 }
+
+/**
+ * The JSON of presented groups without their events, per group id, for the row version it was made
+ * from: the rows (id, version) name exactly one content (Tx.update bumps the version of every change,
+ * status included), so an unchanged group is not decoded or presented again (rows read with
+ * ListQuery.lazyData decode their data only when asked). Bounded; dropped whole when full.
+ */
+const RENDERED_MAX = 20_000;
+const rendered = new Map<string, { readonly version: number; readonly head: string; readonly tail: string }>();
+
+/** JSON.stringify(presentContainerGroup(r, events)), from the cache when the row is unchanged. */
+export function renderContainerGroup(r: Resource<ContainerGroupData>, events: ReturnType<typeof presentEvent>[] | undefined): string {
+  let hit = rendered.get(r.id);
+  if (hit === undefined || hit.version !== r.version) {
+    const { head, tail } = presentGroupParts(r);
+    hit = { version: r.version, head: JSON.stringify(head).slice(0, -1), tail: JSON.stringify(tail).slice(1) };
+    if (rendered.size >= RENDERED_MAX) rendered.clear();
+    rendered.set(r.id, hit);
+  }
+  return events ? `${hit.head},"Events":${JSON.stringify(events)},${hit.tail}` : `${hit.head},${hit.tail}`;
+}
+
+
 
 /** The Kubernetes identity of a group: the virtual node tags pods with them (virtual-kubelet convention). */
 export function podIdentity(d: ContainerGroupData): { Name: string; Namespace: string; uuid: string } {
@@ -829,9 +863,10 @@ export function parseNextToken(token: string | undefined): number | undefined {
   return Number(token);
 }
 
-export async function listGroups(tx: Tx, account: string, f: GroupFilters, limit: number, nextToken: string | undefined): Promise<GroupPage> {
+/** `lazyData`: the items decode their data only when read (ListQuery.lazyData; for renderContainerGroup). */
+export async function listGroups(tx: Tx, account: string, f: GroupFilters, limit: number, nextToken: string | undefined, lazyData = false): Promise<GroupPage> {
   const after = parseNextToken(nextToken);
-  const q = { kind: KIND.containerGroup, account, region: f.regionId, ids: f.ids, name: f.name, status: f.status, parent: f.vSwitchId };
+  const q = { kind: KIND.containerGroup, account, region: f.regionId, ids: f.ids, name: f.name, status: f.status, parent: f.vSwitchId, lazyData };
   const inMemory = f.zoneId !== undefined || f.securityGroupId !== undefined || f.resourceGroupId !== undefined || (f.tags?.length ?? 0) > 0 || f.statusSince !== undefined;
   if (!inMemory) {
     const rows = await tx.list<ContainerGroupData>({ ...q, afterSeq: after, limit: limit + 1 });

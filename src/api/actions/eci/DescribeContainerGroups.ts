@@ -1,6 +1,6 @@
-import { defineAction } from '../../action.ts';
+import { defineAction, renderedResult } from '../../action.ts';
 import { p } from '../../../core/params.ts';
-import { groupFilterParams, groupFiltersOf, latestEvents, listGroups, presentContainerGroup, presentEvent } from '../../resources/container-group.ts';
+import { groupFilterParams, groupFiltersOf, latestEvents, listGroups, presentEvent, renderContainerGroup } from '../../resources/container-group.ts';
 
 export const DescribeContainerGroups = defineAction({
   product: 'eci',
@@ -31,12 +31,11 @@ export const DescribeContainerGroups = defineAction({
       },
       params.Limit ?? 20,
       params.NextToken,
+      true,
     );
     const events = params.WithEvent === false ? undefined : await latestEvents(ctx.tx, page.items.map((r) => r.id));
-    return {
-      TotalCount: page.total,
-      NextToken: page.nextToken,
-      ContainerGroups: page.items.map((r) => presentContainerGroup(r, events?.get(r.id)?.map((e) => presentEvent(r.id, e)))),
-    };
+    // Rendered: a group unchanged since an earlier answer is neither decoded nor presented again.
+    const groups = page.items.map((r) => renderContainerGroup(r, events?.get(r.id)?.map((e) => presentEvent(r.id, e))));
+    return renderedResult(`"TotalCount":${page.total},"NextToken":${JSON.stringify(page.nextToken)},"ContainerGroups":[${groups.join(',')}]`);
   },
 });
