@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { $Vpc, VpcClient } from '../helpers/sdk.ts';
 import { BIN, startServer, type TestServer } from '../helpers/server.ts';
+import { closeConnections, send, signV3 } from '../helpers/sign.ts';
 
 const REGION = 'cn-hangzhou';
 
@@ -46,7 +47,17 @@ describe('eci server --workers', () => {
   });
   after(() => server.close());
 
-  const describeVpcs = async () => (await vpc.describeVpcs(new $Vpc.DescribeVpcsRequest({ regionId: REGION }))).body!.totalCount;
+  /**
+   * DescribeVpcs on a connection of its own: a keep-alive connection to a worker that was killed is
+   * reset, as a client of any server process that dies sees it.
+   */
+  const describeVpcs = async () => {
+    closeConnections();
+    const key = server.key('alice');
+    const r = await send(server.endpoint, signV3(key, { action: 'DescribeVpcs', version: '2016-04-28', params: { RegionId: REGION }, host: server.endpoint }));
+    assert.equal(r.status, 200, r.text);
+    return r.json.TotalCount as number;
+  };
 
   it('serves one port from two processes, both answering', async () => {
     const [worker] = childrenOf(server.process.pid!);
