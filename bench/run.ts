@@ -247,7 +247,7 @@ interface StoreFloor {
   readonly storeCpuUsPerTransaction: number;
 }
 
-async function measurePgWriteFloor(pg: TestPostgres, url: string): Promise<StoreFloor> {
+async function measurePgWriteFloor(pg: TestPostgres, url: string, db: string): Promise<StoreFloor> {
   const client = new postgresDriver.Client({ connectionString: url });
   await client.connect();
   await client.query('CREATE TABLE bench_floor_rows (id BIGSERIAL PRIMARY KEY, data TEXT NOT NULL)');
@@ -255,7 +255,6 @@ async function measurePgWriteFloor(pg: TestPostgres, url: string): Promise<Store
   const dir = mkdtempSync(join(tmpdir(), 'eci-pgbench-'));
   const script = join(dir, 'insert.sql');
   writeFileSync(script, "INSERT INTO bench_floor_rows (data) VALUES (repeat('x', 1500));\n");
-  const db = new URL(url).pathname.slice(1);
   const seconds = QUICK ? 3 : 10;
   const before = treeCpuSeconds(pg.pid);
   const r = spawnSync(
@@ -299,7 +298,7 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
     }
   }
   // Before the server starts, so that nothing else runs beside it.
-  const writeFloor = pg && storeUrl ? await measurePgWriteFloor(pg, storeUrl) : undefined;
+  const writeFloor = pg && storeUrl ? await measurePgWriteFloor(pg, storeUrl, 'bench') : undefined;
   const env: Record<string, string> = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, store)}` } : {};
   const server = await startServer({
     storeUrl,
