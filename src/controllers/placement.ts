@@ -193,6 +193,9 @@ export function placementController(deps: ControllerDeps, opts: PlacementControl
   // which also catches a group that went back to Scheduling. A remembered group that has left
   // Scheduling meanwhile costs one transaction that skips it.
   const known = new Map<string, Waiting>();
+  // No later than the earliest deadline in `known` (entries that left keep it early, never late): while
+  // no host exists a pass before it has nothing to do, and skips the walk over every waiting group.
+  let earliestDeadline = Infinity;
   let lastSeq = 0;
   let lastFullScan = -Infinity;
   const waitingOf = (g: Resource<ContainerGroupData>): Waiting => ({
@@ -203,10 +206,16 @@ export function placementController(deps: ControllerDeps, opts: PlacementControl
   });
   const scan = async (afterSeq: number) => {
     const rows = await deps.store.list<ContainerGroupData>({ kind: KIND.containerGroup, status: 'Scheduling', afterSeq });
-    if (afterSeq === 0) known.clear();
+    if (afterSeq === 0) {
+      known.clear();
+      earliestDeadline = Infinity;
+    }
     for (const g of rows) {
       if (g.seq > lastSeq) lastSeq = g.seq;
-      if (!g.data.HostId) known.set(g.id, waitingOf(g));
+      if (g.data.HostId) continue;
+      const w = waitingOf(g);
+      known.set(g.id, w);
+      if (w.deadline < earliestDeadline) earliestDeadline = w.deadline;
     }
   };
   return {
@@ -223,6 +232,7 @@ export function placementController(deps: ControllerDeps, opts: PlacementControl
       } else await scan(lastSeq);
       if (!known.size) return;
       // Without hosts only the MaxPendingMinute deadline can change anything: no transaction before it.
+      if (regionsWithHosts.size === 0 && now.getTime() < earliestDeadline) return;
       const todo = [...known.values()].filter((g) => regionsWithHosts.has(g.region) || now.getTime() >= g.deadline);
       const place = async (g: Waiting) => {
         for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -243,6 +253,8 @@ export function placementController(deps: ControllerDeps, opts: PlacementControl
         while (next < todo.length) await place(todo[next++]);
       };
       await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+      earliestDeadline = Infinity;
+      for (const g of known.values()) if (g.deadline < earliestDeadline) earliestDeadline = g.deadline;
     },
   };
 }
