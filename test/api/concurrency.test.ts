@@ -1,10 +1,11 @@
 // Many simultaneous requests through the official SDKs against one `eci server`, served by one process
-// and by two (--workers 2: two processes writing one SQLite file): no address is handed out twice,
-// nothing is lost, and exhaustion is a clean error.
+// and by two (--workers 2: two processes writing one SQLite file, or one PostgreSQL database): no
+// address is handed out twice, nothing is lost, and exhaustion is a clean error.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatIp, parseCidr, parseIp, poolUsableRange, vSwitchUsableRange } from '../../src/core/cidr.ts';
 import { $Ecs, $Eci, EciClient, EcsClient, $Vpc, VpcClient } from '../helpers/sdk.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const REGION = 'cn-hangzhou';
@@ -20,20 +21,25 @@ async function allEips(vpc: VpcClient): Promise<{ id: string; ip: string }[]> {
   return out;
 }
 
-for (const workers of [1, 2])
-describe(`concurrent requests, ${workers} server process${workers > 1 ? 'es' : ''}`, () => {
+for (const [store, workers] of [['sqlite', 1], ['sqlite', 2], ['postgres', 2]] as const)
+describe(`concurrent requests, ${store}, ${workers} server process${workers > 1 ? 'es' : ''}`, () => {
   let server: TestServer;
+  let pg: TestPostgres | undefined;
   let vpc: VpcClient;
   let eci: EciClient;
   let ecs: EcsClient;
   before(async () => {
-    server = await startServer({ config: { quotas: { eips: 1000, containerGroups: 1000 } }, workers });
+    if (store === 'postgres') pg = await startPostgres();
+    server = await startServer({ config: { quotas: { eips: 1000, containerGroups: 1000 } }, workers, storeUrl: pg?.createDatabase('concurrency') });
     const key = server.key('alice');
     vpc = new VpcClient(server.sdkConfig(key));
     eci = new EciClient(server.sdkConfig(key));
     ecs = new EcsClient(server.sdkConfig(key));
   });
-  after(() => server.close());
+  after(async () => {
+    await server.close();
+    pg?.stop();
+  });
 
   it('gives 200 parallel AllocateEipAddress calls 200 distinct addresses, then exhausts the pool cleanly', async () => {
     const usable = poolUsableRange(parseCidr('203.0.113.0/24')!);
