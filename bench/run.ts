@@ -9,8 +9,10 @@
 // nonces, keep-alive connections), and reports each rate side by side with the floor and the ratio.
 // Targets: Describe ≥ 5,000/s, Create ≥ 1,000/s, both within 3× of the floor.
 //
-// The server runs with --workers N (default: one per core) and the floor with as many processes, so
-// that both may use the machine. Every process shares the machine's cores: the load generator's, the
+// The server runs with --workers N and each of its rates is set against the floor served by as many
+// processes. By default SQLite gets one worker per core (its Describe gains from a second process)
+// and PostgreSQL one (on this 2-core machine PostgreSQL needs the other core: a second server process
+// measured slower on every PostgreSQL scenario). Every process shares the machine's cores: the load generator's, the
 // server's and PostgreSQL's CPU per request are reported beside each rate, so that a rate can be read
 // as what those costs allow (cores / sum of the three).
 //
@@ -18,8 +20,8 @@
 // lock, so they run one at a time on PostgreSQL) and, on PostgreSQL, spread over MULTI_ACCOUNTS
 // accounts (creates of different accounts run in parallel), to show that serialisation.
 //
-// Options: --quick (a short smoke run), --stores sqlite,postgres, --connections N, --workers N (the
-// server's and the floor's processes), --profile (run the
+// Options: --quick (a short smoke run), --stores sqlite,postgres, --connections N, --workers N or
+// sqlite=N,postgres=M (the server's processes per store), --profile (run the
 // server under --cpu-prof and print where its time goes), --scenarios d1,d2,c1,c8 (Describe by id,
 // Describe a page, Create for 1 account, Create over several accounts), --pg-statements (load
 // pg_stat_statements into the PostgreSQL cluster and print, per scenario, the statements its time went
@@ -52,7 +54,7 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     stores: { type: 'string', default: 'sqlite,postgres' },
     connections: { type: 'string', default: '32' },
-    workers: { type: 'string', default: String(cpus().length) },
+    workers: { type: 'string', default: `sqlite=${cpus().length},postgres=1` },
     profile: { type: 'boolean', default: false },
     scenarios: { type: 'string', default: 'd1,d2,c1,c8' },
     'pg-statements': { type: 'boolean', default: false },
@@ -62,8 +64,18 @@ const { values: opts } = parseArgs({
 
 const QUICK = opts.quick!;
 const CONNECTIONS = Number(opts.connections);
-/** Processes of the API server (eci server --workers) and, to compare like with like, of the floor. */
-const WORKERS = Number(opts.workers);
+/** Processes of the API server (eci server --workers) per store; the floor is measured with each count. */
+const WORKERS: Record<'sqlite' | 'postgres', number> = (() => {
+  const text = opts.workers!;
+  if (/^\d+$/.test(text)) return { sqlite: Number(text), postgres: Number(text) };
+  const out = { sqlite: 1, postgres: 1 };
+  for (const part of text.split(',')) {
+    const m = /^(sqlite|postgres)=(\d+)$/.exec(part.trim());
+    if (!m) throw new Error(`--workers: expected N or sqlite=N,postgres=M, not "${text}"`);
+    out[m[1] as 'sqlite' | 'postgres'] = Number(m[2]);
+  }
+  return out;
+})();
 /** Measured requests per scenario (each also gets a warm-up of a fifth of that, at least 500). */
 const SIZE = QUICK
   ? { floor: 10_000, describe: 5_000, describePage: 2_000, create: 2_000, seedGroups: 40 }
@@ -148,8 +160,8 @@ function spawnLoad(config: LoadConfig): Promise<LoadResult> {
   });
 }
 
-async function measureFloor(): Promise<Measured> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench/floor-server.ts'), '--workers', String(WORKERS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function measureFloor(workers: number): Promise<Measured> {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench/floor-server.ts'), '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const endpoint = await new Promise<string>((res, rej) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -304,7 +316,7 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
     storeUrl,
     config: { quotas: { containerGroups: 10_000_000, vpcs: 100, vSwitchesPerVpc: 1000, securityGroups: 1000 } },
     env,
-    workers: WORKERS,
+    workers: WORKERS[store],
   });
   const rows: Row[] = [];
   try {
@@ -385,10 +397,14 @@ function pad(s: string, n: number, right = false): string {
 async function main(): Promise<void> {
   const stores = opts.stores!.split(',').map((s) => s.trim()).filter(Boolean) as ('sqlite' | 'postgres')[];
   const profileDir = opts.profile ? mkdtempSync(join(tmpdir(), 'eci-bench-prof-')) : undefined;
-  console.log(`OpenECI bench${QUICK ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${CONNECTIONS} connections, ${WORKERS} server process(es) for the API and the floor alike`);
+  console.log(`OpenECI bench${QUICK ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${CONNECTIONS} connections, server processes: ${stores.map((st) => `${st} ${WORKERS[st]}`).join(', ')}`);
 
-  const floor = await measureFloor();
-  console.log(`floor: ${floor.rps} req/s`);
+  // The floor served by as many processes as each store's server.
+  const floors = new Map<number, Measured>();
+  for (const n of [...new Set(stores.map((st) => WORKERS[st]))].sort()) {
+    floors.set(n, await measureFloor(n));
+    console.log(`floor, ${n} process(es): ${floors.get(n)!.rps} req/s`);
+  }
   const rows: Row[] = [];
   const skipped: Record<string, string> = {};
   const profiles: Record<string, string[]> = {};
@@ -407,11 +423,12 @@ async function main(): Promise<void> {
   }
 
   const verdicts = rows.map((row) => {
+    const floor = floors.get(WORKERS[row.store as 'sqlite' | 'postgres'])!;
     const ratio = floor.rps / row.result.rps;
     const errors = row.result.requests - (row.result.statuses['200'] ?? 0) + row.result.successWithCode;
     const t = row.target ? TARGETS[row.target] : undefined;
     const pass = t ? row.result.rps >= t.minRps && ratio <= t.maxFloorRatio && errors === 0 : undefined;
-    return { ...row, ratio, errors, pass };
+    return { ...row, floor, ratio, errors, pass };
   });
 
   const cpuCells = (r: Measured) => [
@@ -419,22 +436,26 @@ async function main(): Promise<void> {
     pad(String(r.storeCpuUsPerRequest ?? '-'), 6, true),
     pad(String(r.loadCpuUsPerRequest), 6, true),
   ];
-  const header = [pad('scenario', 38), pad('store', 9), pad('req/s', 8, true), pad('floor', 8, true), pad('floor/x', 8, true), pad('p50 ms', 8, true), pad('p99 ms', 8, true), pad('errors', 7, true), pad('server', 7, true), pad('pg', 6, true), pad('load', 6, true), '  target'];
+  const header = [pad('scenario', 38), pad('store', 9), pad('procs', 5, true), pad('req/s', 8, true), pad('floor', 8, true), pad('floor/x', 8, true), pad('p50 ms', 8, true), pad('p99 ms', 8, true), pad('errors', 7, true), pad('server', 7, true), pad('pg', 6, true), pad('load', 6, true), '  target'];
   const line = '-'.repeat(header.join(' ').length + 16);
   console.log('server / pg / load: CPU µs per request of the server process, of the PostgreSQL cluster and of the load generator (user + system)');
   console.log('\n' + header.join(' ') + '\n' + line);
-  console.log([pad('floor: node:http, fixed JSON', 38), pad('-', 9), pad(String(floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(floor.p50ms), 8, true), pad(String(floor.p99ms), 8, true), pad('0', 7, true), ...cpuCells(floor)].join(' '));
+  for (const [n, floor] of floors)
+    console.log([pad('floor: node:http, fixed JSON', 38), pad('-', 9), pad(String(n), 5, true), pad(String(floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(floor.p50ms), 8, true), pad(String(floor.p99ms), 8, true), pad('0', 7, true), ...cpuCells(floor)].join(' '));
   for (const v of verdicts) {
     const t = v.target ? TARGETS[v.target] : undefined;
     const target = t ? `  ≥${t.minRps}/s, ≤${t.maxFloorRatio}× floor: ${v.pass ? 'PASS' : 'MISS'}` : '  (informational)';
-    console.log([pad(v.scenario, 38), pad(v.store, 9), pad(String(v.result.rps), 8, true), pad(String(floor.rps), 8, true), pad(v.ratio.toFixed(2), 8, true), pad(String(v.result.p50ms), 8, true), pad(String(v.result.p99ms), 8, true), pad(String(v.errors), 7, true), ...cpuCells(v.result)].join(' ') + target);
+    console.log([pad(v.scenario, 38), pad(v.store, 9), pad(String(WORKERS[v.store as 'sqlite' | 'postgres']), 5, true), pad(String(v.result.rps), 8, true), pad(String(v.floor.rps), 8, true), pad(v.ratio.toFixed(2), 8, true), pad(String(v.result.p50ms), 8, true), pad(String(v.result.p99ms), 8, true), pad(String(v.errors), 7, true), ...cpuCells(v.result)].join(' ') + target);
     for (const s of v.result.sampleErrors) console.log(`    error sample: ${s}`);
   }
   for (const [store, why] of Object.entries(skipped)) console.log(`${store}: skipped (${why})`);
   // What "within 3× of the floor" leaves per request: every process here shares the same cores.
-  const needed = floor.rps / TARGETS.create.maxFloorRatio;
-  const budgetUs = Math.round((cpus().length * 1e6) / needed);
-  console.log(`\n3× the floor is ${Math.round(needed)} req/s: on ${cpus().length} cores, ${budgetUs} µs of CPU per request for everything (server + PostgreSQL + load generator).`);
+  console.log('');
+  for (const [n, floor] of floors) {
+    const needed = floor.rps / TARGETS.create.maxFloorRatio;
+    const budgetUs = Math.round((cpus().length * 1e6) / needed);
+    console.log(`3× the floor (${n} process(es)) is ${Math.round(needed)} req/s: on ${cpus().length} cores, ${budgetUs} µs of CPU per request for everything (server + PostgreSQL + load generator).`);
+  }
   if (pgWriteFloor)
     console.log(`PostgreSQL alone (pgbench, one prepared autocommitted INSERT of a 1.5 kB row, ${CONNECTIONS} clients): ${pgWriteFloor.tps} tx/s, ${pgWriteFloor.storeCpuUsPerTransaction} µs of PostgreSQL's CPU per transaction.`);
   for (const [store, lines] of Object.entries(profiles)) console.log(`\nCPU profile of eci server (${store}), self time:\n  ${lines.join('\n  ')}`);
@@ -446,9 +467,9 @@ async function main(): Promise<void> {
     connections: CONNECTIONS,
     workers: WORKERS,
     targets: TARGETS,
-    floor,
+    floors: Object.fromEntries(floors),
     pgWriteFloor: pgWriteFloor ?? null,
-    scenarios: verdicts.map((v) => ({ scenario: v.scenario, store: v.store, target: v.target ?? null, pass: v.pass ?? null, floorRatio: Math.round(v.ratio * 100) / 100, errors: v.errors, ...v.result })),
+    scenarios: verdicts.map((v) => ({ scenario: v.scenario, store: v.store, workers: WORKERS[v.store as 'sqlite' | 'postgres'], target: v.target ?? null, pass: v.pass ?? null, floorRps: v.floor.rps, floorRatio: Math.round(v.ratio * 100) / 100, errors: v.errors, ...v.result })),
     skipped,
     profiles,
   };
