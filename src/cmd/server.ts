@@ -117,8 +117,9 @@ class WorkerPool {
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         this.#children.delete(child);
+        // One being started when the server stops is stopped with the others, not a failure.
+        if (this.#stopping) return resolve();
         if (!ready) return reject(new Error(`an API worker exited before it listened (${signal ?? `code ${code}`})`));
-        if (this.#stopping) return;
         console.error(`eci server: API worker ${child.pid} exited (${signal ?? `code ${code}`}); starting another`);
         const t = setTimeout(() => {
           this.#restarts.delete(t);

@@ -713,10 +713,17 @@ function presentGroupParts(r: Resource<ContainerGroupData>) {
  * ListQuery.lazyData decode their data only when asked). Bounded; dropped whole when full.
  */
 const RENDERED_MAX = 20_000;
-const rendered = new Map<string, { readonly version: number; readonly head: string; readonly tail: string }>();
+type Rendered = { readonly version: number; readonly head: string; readonly tail: string };
+/** Per store: ids and versions name a content only within one store (tests inject the ids' randomness). */
+const renderedByStore = new WeakMap<object, Map<string, Rendered>>();
 
-/** JSON.stringify(presentContainerGroup(r, events)), from the cache when the row is unchanged. */
-export function renderContainerGroup(r: Resource<ContainerGroupData>, events: ReturnType<typeof presentEvent>[] | undefined): string {
+/**
+ * JSON.stringify(presentContainerGroup(r, events)), from the cache when the row is unchanged. `r` is
+ * a row as `store` holds it (committed; not one changed in memory).
+ */
+export function renderContainerGroup(store: object, r: Resource<ContainerGroupData>, events: ReturnType<typeof presentEvent>[] | undefined): string {
+  let rendered = renderedByStore.get(store);
+  if (!rendered) renderedByStore.set(store, (rendered = new Map()));
   let hit = rendered.get(r.id);
   if (hit === undefined || hit.version !== r.version) {
     const { head, tail } = presentGroupParts(r);

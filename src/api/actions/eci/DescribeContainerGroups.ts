@@ -35,7 +35,7 @@ export const DescribeContainerGroups = defineAction({
     );
     const events = params.WithEvent === false ? undefined : await latestEvents(ctx.tx, page.items.map((r) => r.id));
     // Rendered: a group unchanged since an earlier answer is neither decoded nor presented again.
-    const groups = page.items.map((r) => renderContainerGroup(r, events?.get(r.id)?.map((e) => presentEvent(r.id, e))));
+    const groups = page.items.map((r) => renderContainerGroup(ctx.store, r, events?.get(r.id)?.map((e) => presentEvent(r.id, e))));
     return renderedResult(`"TotalCount":${page.total},"NextToken":${JSON.stringify(page.nextToken)},"ContainerGroups":[${groups.join(',')}]`);
   },
 });
