@@ -10,7 +10,8 @@
 // Targets: Describe ≥ 5,000/s, Create ≥ 1,000/s, both within 3× of the floor.
 //
 // The server runs with --workers N and each of its rates is set against the floor served by as many
-// processes. By default SQLite gets one worker per core (its Describe gains from a second process)
+// processes, measured right before the scenario (this machine's speed drifts by up to ~1.5× within
+// an hour: a floor measured once at the start misjudged the later scenarios). By default SQLite gets one worker per core (its Describe gains from a second process)
 // and PostgreSQL one (on this 2-core machine PostgreSQL needs the other core: a second server process
 // measured slower on every PostgreSQL scenario). Every process shares the machine's cores: the load generator's, the
 // server's and PostgreSQL's CPU per request are reported beside each rate, so that a rate can be read
@@ -102,6 +103,8 @@ interface Row {
   readonly scenario: string;
   readonly store: string;
   readonly result: Measured;
+  /** The floor served by as many processes, measured right before the scenario. */
+  readonly floor: Measured;
   readonly target?: keyof typeof TARGETS;
 }
 
@@ -334,11 +337,13 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
     const signed = (action: string, params: Record<string, string>, rotate?: Record<string, string[]>): SignedSource => ({
       kind: 'signed', key, signature: 'v3', action, version: ECI, params: { RegionId: REGION, ...params }, rotate,
     });
-    const load = async (source: SignedSource, requests: number, runId: string) => {
+    // Each scenario is measured right after its own floor: this machine's speed drifts within a run.
+    const load = async (source: SignedSource, requests: number, runId: string): Promise<{ floor: Measured; result: Measured }> => {
+      const floor = await measureFloor(WORKERS[store]);
       await statements?.query('SELECT pg_stat_statements_reset()');
-      const r = await runLoad({ endpoint: server.endpoint, connections: CONNECTIONS, warmup: warmupFor(requests), requests, source, runId }, server.process.pid, pg?.pid);
-      if (statements) await printStatements(statements, runId, r.requests + warmupFor(requests));
-      return r;
+      const result = await runLoad({ endpoint: server.endpoint, connections: CONNECTIONS, warmup: warmupFor(requests), requests, source, runId }, server.process.pid, pg?.pid);
+      if (statements) await printStatements(statements, runId, result.requests + warmupFor(requests));
+      return { floor, result };
     };
 
     if (SCENARIOS.has('d1'))
@@ -346,20 +351,20 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
         scenario: 'DescribeContainerGroups, one by id',
         store,
         target: 'describe',
-        result: await load(signed('DescribeContainerGroups', { ContainerGroupIds: '["{rotate:ids}"]' }, { ids }), SIZE.describe, 'd1'),
+        ...(await load(signed('DescribeContainerGroups', { ContainerGroupIds: '["{rotate:ids}"]' }, { ids }), SIZE.describe, 'd1')),
       });
     if (SCENARIOS.has('d2'))
       rows.push({
         scenario: 'DescribeContainerGroups, page of 20',
         store,
-        result: await load(signed('DescribeContainerGroups', { Limit: '20' }), SIZE.describePage, 'd2'),
+        ...(await load(signed('DescribeContainerGroups', { Limit: '20' }), SIZE.describePage, 'd2')),
       });
     if (SCENARIOS.has('c1'))
       rows.push({
         scenario: 'CreateContainerGroup, 1 account',
         store,
         target: 'create',
-        result: await load(signed('CreateContainerGroup', createParams('{rotate:vsw}', sg, 'bench-{i}', 'bench-{run}-{i}'), { vsw: vSwitches }), SIZE.create, 'c1'),
+        ...(await load(signed('CreateContainerGroup', createParams('{rotate:vsw}', sg, 'bench-{i}', 'bench-{run}-{i}'), { vsw: vSwitches }), SIZE.create, 'c1')),
       });
     if (store === 'postgres' && SCENARIOS.has('c8')) {
       const accounts = [];
@@ -373,7 +378,7 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
       rows.push({
         scenario: `CreateContainerGroup, ${MULTI_ACCOUNTS} accounts`,
         store,
-        result: await load({ ...signed('CreateContainerGroup', createParams('{rotate:vsw}', '{rotate:sg}', 'bench-{i}', 'bench-{run}-{i}')), accounts }, SIZE.create, 'c8'),
+        ...(await load({ ...signed('CreateContainerGroup', createParams('{rotate:vsw}', '{rotate:sg}', 'bench-{i}', 'bench-{run}-{i}')), accounts }, SIZE.create, 'c8')),
       });
     }
   } finally {
@@ -399,12 +404,6 @@ async function main(): Promise<void> {
   const profileDir = opts.profile ? mkdtempSync(join(tmpdir(), 'eci-bench-prof-')) : undefined;
   console.log(`OpenECI bench${QUICK ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${CONNECTIONS} connections, server processes: ${stores.map((st) => `${st} ${WORKERS[st]}`).join(', ')}`);
 
-  // The floor served by as many processes as each store's server.
-  const floors = new Map<number, Measured>();
-  for (const n of [...new Set(stores.map((st) => WORKERS[st]))].sort()) {
-    floors.set(n, await measureFloor(n));
-    console.log(`floor, ${n} process(es): ${floors.get(n)!.rps} req/s`);
-  }
   const rows: Row[] = [];
   const skipped: Record<string, string> = {};
   const profiles: Record<string, string[]> = {};
@@ -415,7 +414,7 @@ async function main(): Promise<void> {
       pgWriteFloor ??= r.writeFloor;
       rows.push(...r.rows);
       if (r.profile) profiles[store] = r.profile;
-      for (const row of r.rows) console.log(`${store}: ${row.scenario}: ${row.result.rps} req/s`);
+      for (const row of r.rows) console.log(`${store}: ${row.scenario}: ${row.result.rps} req/s (floor just before: ${row.floor.rps} req/s)`);
     } catch (e) {
       skipped[store] = e instanceof Error ? e.message : String(e);
       console.error(`${store}: skipped: ${skipped[store]}`);
@@ -423,12 +422,11 @@ async function main(): Promise<void> {
   }
 
   const verdicts = rows.map((row) => {
-    const floor = floors.get(WORKERS[row.store as 'sqlite' | 'postgres'])!;
-    const ratio = floor.rps / row.result.rps;
+    const ratio = row.floor.rps / row.result.rps;
     const errors = row.result.requests - (row.result.statuses['200'] ?? 0) + row.result.successWithCode;
     const t = row.target ? TARGETS[row.target] : undefined;
     const pass = t ? row.result.rps >= t.minRps && ratio <= t.maxFloorRatio && errors === 0 : undefined;
-    return { ...row, floor, ratio, errors, pass };
+    return { ...row, ratio, errors, pass };
   });
 
   const cpuCells = (r: Measured) => [
@@ -439,22 +437,22 @@ async function main(): Promise<void> {
   const header = [pad('scenario', 38), pad('store', 9), pad('procs', 5, true), pad('req/s', 8, true), pad('floor', 8, true), pad('floor/x', 8, true), pad('p50 ms', 8, true), pad('p99 ms', 8, true), pad('errors', 7, true), pad('server', 7, true), pad('pg', 6, true), pad('load', 6, true), '  target'];
   const line = '-'.repeat(header.join(' ').length + 16);
   console.log('server / pg / load: CPU µs per request of the server process, of the PostgreSQL cluster and of the load generator (user + system)');
+  console.log('floor: node:http answering a fixed JSON from as many processes, measured right before each scenario (its row below it)');
   console.log('\n' + header.join(' ') + '\n' + line);
-  for (const [n, floor] of floors)
-    console.log([pad('floor: node:http, fixed JSON', 38), pad('-', 9), pad(String(n), 5, true), pad(String(floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(floor.p50ms), 8, true), pad(String(floor.p99ms), 8, true), pad('0', 7, true), ...cpuCells(floor)].join(' '));
   for (const v of verdicts) {
     const t = v.target ? TARGETS[v.target] : undefined;
     const target = t ? `  ≥${t.minRps}/s, ≤${t.maxFloorRatio}× floor: ${v.pass ? 'PASS' : 'MISS'}` : '  (informational)';
     console.log([pad(v.scenario, 38), pad(v.store, 9), pad(String(WORKERS[v.store as 'sqlite' | 'postgres']), 5, true), pad(String(v.result.rps), 8, true), pad(String(v.floor.rps), 8, true), pad(v.ratio.toFixed(2), 8, true), pad(String(v.result.p50ms), 8, true), pad(String(v.result.p99ms), 8, true), pad(String(v.errors), 7, true), ...cpuCells(v.result)].join(' ') + target);
+    console.log([pad('  floor', 38), pad('-', 9), pad(String(WORKERS[v.store as 'sqlite' | 'postgres']), 5, true), pad(String(v.floor.rps), 8, true), pad('', 8, true), pad('1.00', 8, true), pad(String(v.floor.p50ms), 8, true), pad(String(v.floor.p99ms), 8, true), pad('0', 7, true), ...cpuCells(v.floor)].join(' '));
     for (const s of v.result.sampleErrors) console.log(`    error sample: ${s}`);
   }
   for (const [store, why] of Object.entries(skipped)) console.log(`${store}: skipped (${why})`);
   // What "within 3× of the floor" leaves per request: every process here shares the same cores.
   console.log('');
-  for (const [n, floor] of floors) {
-    const needed = floor.rps / TARGETS.create.maxFloorRatio;
+  for (const v of verdicts.filter((x) => x.target)) {
+    const needed = v.floor.rps / TARGETS.create.maxFloorRatio;
     const budgetUs = Math.round((cpus().length * 1e6) / needed);
-    console.log(`3× the floor (${n} process(es)) is ${Math.round(needed)} req/s: on ${cpus().length} cores, ${budgetUs} µs of CPU per request for everything (server + PostgreSQL + load generator).`);
+    console.log(`${v.scenario} on ${v.store}: 3× its floor is ${Math.round(needed)} req/s, on ${cpus().length} cores ${budgetUs} µs of CPU per request for everything (server + PostgreSQL + load generator); it used ${(v.result.serverCpuUsPerRequest ?? 0) + (v.result.storeCpuUsPerRequest ?? 0) + v.result.loadCpuUsPerRequest}.`);
   }
   if (pgWriteFloor)
     console.log(`PostgreSQL alone (pgbench, one prepared autocommitted INSERT of a 1.5 kB row, ${CONNECTIONS} clients): ${pgWriteFloor.tps} tx/s, ${pgWriteFloor.storeCpuUsPerTransaction} µs of PostgreSQL's CPU per transaction.`);
@@ -467,9 +465,8 @@ async function main(): Promise<void> {
     connections: CONNECTIONS,
     workers: WORKERS,
     targets: TARGETS,
-    floors: Object.fromEntries(floors),
     pgWriteFloor: pgWriteFloor ?? null,
-    scenarios: verdicts.map((v) => ({ scenario: v.scenario, store: v.store, workers: WORKERS[v.store as 'sqlite' | 'postgres'], target: v.target ?? null, pass: v.pass ?? null, floorRps: v.floor.rps, floorRatio: Math.round(v.ratio * 100) / 100, errors: v.errors, ...v.result })),
+    scenarios: verdicts.map((v) => ({ scenario: v.scenario, store: v.store, workers: WORKERS[v.store as 'sqlite' | 'postgres'], target: v.target ?? null, pass: v.pass ?? null, floor: v.floor, floorRatio: Math.round(v.ratio * 100) / 100, errors: v.errors, ...v.result })),
     skipped,
     profiles,
   };
