@@ -107,7 +107,7 @@ const ACCESS_KEY_TTL_MS = 5_000;
  *   parameters or an unknown region, is remembered by this cache only: replayed elsewhere it is
  *   refused again, for the same reason.)
  * - A READ-ONLY request's nonce is checked against and added to this cache, and written to the store
- *   behind, in batches every few milliseconds (Store.recordNonceLater); a server loads the unexpired
+ *   behind, in batches every 50 ms (Store.recordNonceLater); a server loads the unexpired
  *   nonces on start-up, and close() writes what is queued. So on a single server a read is never
  *   answered twice (a kill -9 loses at most the last flush interval of read nonces: those reads
  *   could be replayed once after the restart). With several servers on PostgreSQL, or the worker

@@ -530,8 +530,13 @@ class Batch<K, V> {
   }
 }
 
-/** How long a nonce queued by recordNonceLater waits for its batch. */
-const NONCE_FLUSH_MS = 5;
+/**
+ * How long a nonce queued by recordNonceLater waits for its batch. Every commit on a SQLite file makes
+ * each other process sharing it drop its whole page cache at its next read (a server's API workers):
+ * at 5 ms, the nonce batches of two workers cost each other ~15% more CPU per Describe than at 50 ms
+ * (bench/run.ts, 2 processes). What a kill -9 can lose is this long of read nonces (see NonceCache).
+ */
+const NONCE_FLUSH_MS = 50;
 
 interface NonceRequest {
   readonly nonce: string;

@@ -166,7 +166,7 @@ export interface Store extends Tx {
   useNonce(nonce: string, nowMs: number, ttlMs: number): Promise<boolean>;
   /**
    * Queues a read's nonce that the caller has already checked (in memory) for a durable write in the
-   * next batch, a few milliseconds later; close() and flushNonces() write what is queued. It is kept
+   * next batch, up to 50 ms later; close() and flushNonces() write what is queued. It is kept
    * apart, in a log (migration 5): liveNonces returns it, and useNonce refuses a replay of
    * the same request (same expiry), but claimNonce does not see it, so another process would accept
    * the nonce on a different (newly signed) write.
