@@ -6,6 +6,7 @@
 // storm; a matched image cache starts a group with no registry round trip at all, even under
 // ImagePullPolicy Always. Root only (namespaces, mounts, runc).
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ok } from '../cli/run-cli.ts';
@@ -32,6 +33,8 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
   let appLayers: string[] = [];
   let appImage = '';
   let appDigest = '';
+  /** The OCI layout the app image is built in (pushed to the registry, then removed). */
+  let layout: string | undefined;
 
   before(async () => {
     registry = await startRegistry({ auth: 'basic', users: { [user]: password } });
@@ -49,6 +52,7 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
         WorkingDir: '/app',
       },
     });
+    layout = built.dir;
     appLayers = built.layerDigests;
     appDigest = (await pushImage(built.dir, registry, 'team/app:1', { user })).digest;
     appImage = `${proxy.host}/team/app:1`;
@@ -60,6 +64,7 @@ describe('images end to end', { skip: isRoot ? false : 'needs root (network name
     await cluster?.destroy();
     await proxy?.close();
     await registry?.destroy();
+    if (layout) rmSync(layout, { recursive: true, force: true });
   });
 
   const describeGroup = (id: string) => describeGroupOf(eci, id);
