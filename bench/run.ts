@@ -450,7 +450,7 @@ async function main(): Promise<void> {
   // What "within 3× of the floor" leaves per request: every process here shares the same cores.
   console.log('');
   for (const v of verdicts.filter((x) => x.target)) {
-    const needed = v.floor.rps / TARGETS.create.maxFloorRatio;
+    const needed = v.floor.rps / TARGETS[v.target!].maxFloorRatio;
     const budgetUs = Math.round((cpus().length * 1e6) / needed);
     console.log(`${v.scenario} on ${v.store}: 3× its floor is ${Math.round(needed)} req/s, on ${cpus().length} cores ${budgetUs} µs of CPU per request for everything (server + PostgreSQL + load generator); it used ${(v.result.serverCpuUsPerRequest ?? 0) + (v.result.storeCpuUsPerRequest ?? 0) + v.result.loadCpuUsPerRequest}.`);
   }

@@ -11,11 +11,9 @@
 //   it stops (in-flight requests answered, store closed) on SIGTERM or when the channel closes, which
 //   is how it follows a server that died without stopping it.
 
-import { ALL_ACTIONS, UNSUPPORTED } from '../api/actions/index.ts';
-import { createApiHandler } from '../api/handler.ts';
-import { createHttpServer, listen } from '../api/http.ts';
 import type { ServerConfig } from '../core/config.ts';
 import { openStore } from '../store/sql-store.ts';
+import { serveApi } from './server.ts';
 
 export interface WorkerSettings {
   readonly storeUrl: string;
@@ -35,10 +33,7 @@ async function main(): Promise<void> {
     if (process.connected) process.send!(m);
   };
   const store = await openStore(settings.storeUrl);
-  const handle = createApiHandler({ store, config: settings.config, actions: ALL_ACTIONS, unsupported: UNSUPPORTED });
-  const http = createHttpServer(handle);
-  http.keepAliveTimeout = 65_000;
-  const port = await listen(http, settings.port, settings.host, { reusePort: true });
+  const { http, port } = await serveApi(store, settings.config, settings.port, settings.host, true);
 
   let queued = false;
   const unwatch =

@@ -39,10 +39,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1';
   const store = await openStore(opts.storeUrl);
   await seedSystem(store, opts.config);
-  const handle = createApiHandler({ store, config: opts.config, actions: ALL_ACTIONS, unsupported: UNSUPPORTED });
-  const http: Server = createHttpServer(handle);
-  http.keepAliveTimeout = 65_000;
-  const port = await listen(http, opts.port, host, { reusePort: workers > 1 });
+  const { http, port } = await serveApi(store, opts.config, opts.port, host, workers > 1);
   const controllers = startControllers({ store, config: opts.config });
   let pool: WorkerPool | undefined;
   const close = async () => {
@@ -62,6 +59,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   }
   return { port, store, workerPids: () => pool?.pids() ?? [], close };
+}
+
+/** The API over HTTP on `port` (0: any free one), for the server and each of its API workers. */
+export async function serveApi(store: Store, config: ServerConfig, port: number, host: string, reusePort: boolean): Promise<{ http: Server; port: number }> {
+  const handle = createApiHandler({ store, config, actions: ALL_ACTIONS, unsupported: UNSUPPORTED });
+  const http = createHttpServer(handle);
+  http.keepAliveTimeout = 65_000;
+  return { http, port: await listen(http, port, host, { reusePort }) };
 }
 
 const WORKER_ENTRY = fileURLToPath(new URL('./api-worker.ts', import.meta.url));

@@ -19,7 +19,8 @@ import type {
   Tx,
 } from './store.ts';
 
-function toResource<D>(r: Row): Resource<D> {
+/** A row's columns as a resource's fields, all but its data. */
+function rowFields(r: Row): Omit<Resource, 'data'> {
   return {
     kind: r.kind as string,
     id: r.id as string,
@@ -31,35 +32,22 @@ function toResource<D>(r: Row): Resource<D> {
     createdAt: r.created_at as string,
     seq: Number(r.seq),
     version: Number(r.version),
-    data: JSON.parse(r.data as string) as D,
   };
 }
 
+function toResource<D>(r: Row): Resource<D> {
+  return { ...rowFields(r), data: JSON.parse(r.data as string) as D };
+}
+
+/** The row's fields (rowFields), declared by merging with the class below. */
+interface LazyResource<D> extends Omit<Resource<D>, 'data'> {}
+
 /** A resource whose data is decoded from its row's JSON when first read (ListQuery.lazyData). */
 class LazyResource<D> implements Resource<D> {
-  readonly kind: string;
-  readonly id: string;
-  readonly account: string;
-  readonly region: string;
-  name: string;
-  status: string;
-  parent: string;
-  readonly createdAt: string;
-  readonly seq: number;
-  version: number;
   #text: string;
   #data: D | undefined;
   constructor(r: Row) {
-    this.kind = r.kind as string;
-    this.id = r.id as string;
-    this.account = r.account as string;
-    this.region = r.region as string;
-    this.name = r.name as string;
-    this.status = r.status as string;
-    this.parent = r.parent as string;
-    this.createdAt = r.created_at as string;
-    this.seq = Number(r.seq);
-    this.version = Number(r.version);
+    Object.assign(this, rowFields(r));
     this.#text = r.data as string;
   }
   get data(): D {
@@ -792,6 +780,7 @@ export class SqlStore extends SqlTx implements Store {
         );
         for (const r of rows) replayedReads.add(r.nonce as string);
       }
+      // Replays are answered below like a second request with the nonce: firsts no longer names them.
       for (const n of replayedReads) firsts.delete(n);
       const fresh = new Set<string>();
       const unique = [...firsts.values()];
@@ -804,7 +793,7 @@ export class SqlStore extends SqlTx implements Store {
         for (const r of rows) fresh.add(r.nonce as string);
       }
       for (const b of batch) {
-        if (firsts.get(b.nonce) !== b || replayedReads.has(b.nonce)) b.resolve(false);
+        if (firsts.get(b.nonce) !== b) b.resolve(false);
         else if (fresh.has(b.nonce)) b.resolve(true);
         // A nonce whose window has passed may be used again (its request would fail the time check anyway).
         else b.resolve((await this.#driver.run('UPDATE nonces SET expires_at = ? WHERE nonce = ? AND expires_at < ?', [b.expiresAt, b.nonce, b.nowMs])) === 1);

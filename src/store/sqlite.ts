@@ -112,13 +112,19 @@ export class SqliteDriver implements SqlDriver {
     if (this.#inTx.getStore()?.open) return fn(this);
     return new Promise<T>((resolve, reject) => {
       this.#waiting.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (this.#drainQueued) return;
-      this.#drainQueued = true;
       // A group starts at the end of this turn of the event loop, so that it takes every transaction
       // the requests read in this turn started (one at a time, each would be alone).
-      const run = this.#queue.then(() => new Promise<void>((r) => setImmediate(r))).then(() => this.#drain());
-      this.#queue = run.catch(() => undefined);
+      this.#queueDrain(true);
     });
+  }
+
+  /** Queues a group behind what the connection runs now, unless one is queued already. */
+  #queueDrain(afterThisTurn: boolean): void {
+    if (this.#drainQueued) return;
+    this.#drainQueued = true;
+    const start = afterThisTurn ? this.#queue.then(() => new Promise<void>((r) => setImmediate(r))) : this.#queue;
+    const run = start.then(() => this.#drain());
+    this.#queue = run.catch(() => undefined);
   }
 
   /** A transaction-control statement, prepared once (exec would parse it every time). */
@@ -167,11 +173,7 @@ export class SqliteDriver implements SqlDriver {
       else if (lost) d.t.reject(lost.e);
       else d.t.resolve(d.value);
     }
-    if (this.#waiting.length && !this.#drainQueued) {
-      this.#drainQueued = true;
-      const run = this.#queue.then(() => this.#drain());
-      this.#queue = run.catch(() => undefined);
-    }
+    if (this.#waiting.length) this.#queueDrain(false);
   }
 
   /**

@@ -120,12 +120,11 @@ export function ipBatchForce(netns: string | null, lines: readonly string[], opt
 async function ipLines(netns: string | null, lines: readonly string[], force: boolean, opts: SessionOption): Promise<void> {
   if (!lines.length) return;
   await beforeIpLines(lines);
-  const spawnIt = (these: readonly string[]) =>
-    spawnRun(nsArgv(netns, ['ip', ...(force ? ['-force'] : []), '-batch', '-']), { input: these.join('\n') + '\n' }).then(() => undefined);
+  const argv = nsArgv(netns, ['ip', ...(force ? ['-force'] : []), '-batch', '-']);
+  const spawnIt = (these: readonly string[]) => spawnRun(argv, { input: these.join('\n') + '\n' }).then(() => undefined);
   // A namespace without its own session (an instance's, configured once) is reached from the agent's
   // shell rather than by forking the agent (see runFromShell).
-  if (!opts.session && netns !== null && ipSessionable(lines))
-    return runFromShell(nsArgv(netns, ['ip', ...(force ? ['-force'] : []), '-batch', '-']), { input: lines.join('\n') + '\n' }).then(() => undefined);
+  if (!opts.session && netns !== null && ipSessionable(lines)) return runFromShell(argv, { input: lines.join('\n') + '\n' }).then(() => undefined);
   if (!opts.session || !ipSessionable(lines)) return spawnIt(lines);
   const s = sessionFor('ip', netns);
   let failed: number[];

@@ -56,8 +56,13 @@ export async function pageByNumber<D>(
 }
 
 /** Checks a per-account count against a quota. */
-export async function checkQuota(tx: Tx, q: ListQuery, limit: number, code: string, what: string): Promise<void> {
-  if ((await tx.count(q)) >= limit) throw quotaCap(limit, code, what).exceeded();
+export function checkQuota(tx: Tx, q: ListQuery, limit: number, code: string, what: string): Promise<void> {
+  return checkCap(tx, q, quotaCap(limit, code, what));
+}
+
+/** Checks a per-account count against a cap (one that its insert will also be given, say). */
+export async function checkCap(tx: Tx, q: ListQuery, cap: CountCap): Promise<void> {
+  if ((await tx.count(q)) >= cap.max) throw cap.exceeded();
 }
 
 /** The same quota as a cap on Tx.insert: exact even among transactions that do not exclude each other. */

@@ -734,8 +734,6 @@ export function renderContainerGroup(store: object, r: Resource<ContainerGroupDa
   return events ? `${hit.head},"Events":${JSON.stringify(events)},${hit.tail}` : `${hit.head},${hit.tail}`;
 }
 
-
-
 /** The Kubernetes identity of a group: the virtual node tags pods with them (virtual-kubelet convention). */
 export function podIdentity(d: ContainerGroupData): { Name: string; Namespace: string; uuid: string } {
   const tag = (k: string) => d.Tags.find((t) => t.Key === k)?.Value;

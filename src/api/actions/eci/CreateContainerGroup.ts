@@ -8,7 +8,7 @@ import { p, tagsParam, type InferFields } from '../../../core/params.ts';
 import type { NewResourceEvent, Resource } from '../../../store/store.ts';
 import type { ActionContext } from '../../action.ts';
 import { addToPackage, requireBandwidthPackage } from '../../resources/bandwidth-package.ts';
-import { checkQuota, normalizeTags, quotaCap, requireOwned } from '../../resources/common.ts';
+import { checkCap, normalizeTags, quotaCap, requireOwned } from '../../resources/common.ts';
 import {
   acrRegistryInfoParam,
   buildContainers,
@@ -147,7 +147,7 @@ export const CreateContainerGroup = defineAction({
     // The quota and the network's lookups are issued together (one round trip on PostgreSQL) and
     // judged in this order; whatever the network wrote is rolled back with a refused quota.
     const cap = quotaCap(ctx.config.quotas.containerGroups, 'QuotaExceeded.ContainerGroup', 'container groups');
-    const quota = checkQuota(ctx.tx, { kind: KIND.containerGroup, account: ctx.account, region: params.RegionId }, cap.max, 'QuotaExceeded.ContainerGroup', 'container groups');
+    const quota = checkCap(ctx.tx, { kind: KIND.containerGroup, account: ctx.account, region: params.RegionId }, cap);
 
     // Network: the vSwitch(es), the security groups, then the private address.
     const id = newId('containerGroup', ctx.random);
