@@ -17,6 +17,12 @@
 // server's and PostgreSQL's CPU per request are reported beside each rate, so that a rate can be read
 // as what those costs allow (cores / sum of the three).
 //
+// Beside each target scenario it prints what the target leaves: the CPU per request that 3× the floor
+// allows on these cores, less what any implementation pays before its own work: the bare HTTP exchange
+// (the floor's server and load generator) and the least it must ask of its store (the store's
+// minimum, bench/store-minimum.ts, measured in the same run). When nothing is left, the target is out
+// of reach of any server keeping its state in that store on this machine.
+//
 // CreateContainerGroup is measured for one account (every create of an account takes that account's
 // lock, so they run one at a time on PostgreSQL) and, on PostgreSQL, spread over MULTI_ACCOUNTS
 // accounts (creates of different accounts run in parallel), to show that serialisation.
@@ -38,6 +44,7 @@ import { pgBin, startPostgres, type TestPostgres } from '../test/helpers/postgre
 import { startServer, type TestKey, type TestServer } from '../test/helpers/server.ts';
 import { closeConnections, send, signV3 } from '../test/helpers/sign.ts';
 import type { LoadConfig, LoadResult, SignedSource } from './load.ts';
+import { postgresMinimum, sqliteMinimum, type StoreMinimum, treeCpuSeconds } from './store-minimum.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const REGION = 'cn-hangzhou';
@@ -109,22 +116,6 @@ interface Row {
 }
 
 // ---------------------------------------------------------------------------------------------------
-
-/** CPU seconds of a process and of each of its children (a PostgreSQL postmaster and its backends), by PID. */
-function treeCpuSeconds(rootPid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      if (pid === rootPid || Number(fields[1]) === rootPid) out.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // gone between the listing and the read
-    }
-  }
-  return out;
-}
 
 /**
  * Runs the load generator against a server whose process is `serverPid` (and whose store is the
@@ -299,7 +290,12 @@ async function printStatements(client: postgresDriver.Client, runId: string, req
     console.log(`  ${per(r.calls, 2).padStart(6)} ${per(Number(r.ms) * 1000, 1).padStart(7)} ${per(r.blocks, 1).padStart(7)} ${per(r.wal_bytes, 0).padStart(6)}  ${String(r.query).replace(/\s+/g, ' ').slice(0, 150)}`);
 }
 
-async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | undefined): Promise<{ rows: Row[]; profile?: string[]; writeFloor?: StoreFloor }> {
+interface StoreMinimums {
+  readonly create: StoreMinimum;
+  readonly describe: StoreMinimum;
+}
+
+async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | undefined): Promise<{ rows: Row[]; profile?: string[]; writeFloor?: StoreFloor; minimum: StoreMinimums }> {
   let pg: TestPostgres | undefined;
   let storeUrl: string | undefined;
   let statements: postgresDriver.Client | undefined;
@@ -312,8 +308,10 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
       await statements.query('CREATE EXTENSION pg_stat_statements');
     }
   }
-  // Before the server starts, so that nothing else runs beside it.
+  // Before the server starts, so that nothing else runs beside them.
   const writeFloor = pg && storeUrl ? await measurePgWriteFloor(pg, storeUrl, 'bench') : undefined;
+  const minimum =
+    pg && storeUrl ? await postgresMinimum(pg.createDatabase('minimum'), pg.pid, QUICK ? 2 : 5) : sqliteMinimum(SIZE.create, SIZE.describe);
   const env: Record<string, string> = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, store)}` } : {};
   const server = await startServer({
     storeUrl,
@@ -387,10 +385,10 @@ async function measureStore(store: 'sqlite' | 'postgres', profileDir: string | u
     await server.close();
     pg?.stop();
   }
-  if (!profileDir) return { rows, writeFloor };
+  if (!profileDir) return { rows, writeFloor, minimum };
   const dir = join(profileDir, store);
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  return { rows, writeFloor, profile: file ? [`profile: ${join(dir, file)}`, ...summariseProfile(join(dir, file))] : ['(no profile written)'] };
+  return { rows, writeFloor, minimum, profile: file ? [`profile: ${join(dir, file)}`, ...summariseProfile(join(dir, file))] : ['(no profile written)'] };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -408,10 +406,12 @@ async function main(): Promise<void> {
   const skipped: Record<string, string> = {};
   const profiles: Record<string, string[]> = {};
   let pgWriteFloor: StoreFloor | undefined;
+  const minimums: Partial<Record<'sqlite' | 'postgres', StoreMinimums>> = {};
   for (const store of stores) {
     try {
       const r = await measureStore(store, profileDir);
       pgWriteFloor ??= r.writeFloor;
+      minimums[store] = r.minimum;
       rows.push(...r.rows);
       if (r.profile) profiles[store] = r.profile;
       for (const row of r.rows) console.log(`${store}: ${row.scenario}: ${row.result.rps} req/s (floor just before: ${row.floor.rps} req/s)`);
@@ -449,11 +449,35 @@ async function main(): Promise<void> {
   for (const [store, why] of Object.entries(skipped)) console.log(`${store}: skipped (${why})`);
   // What "within 3× of the floor" leaves per request: every process here shares the same cores.
   console.log('');
-  for (const v of verdicts.filter((x) => x.target)) {
-    const needed = v.floor.rps / TARGETS[v.target!].maxFloorRatio;
-    const budgetUs = Math.round((cpus().length * 1e6) / needed);
-    console.log(`${v.scenario} on ${v.store}: 3× its floor is ${Math.round(needed)} req/s, on ${cpus().length} cores ${budgetUs} µs of CPU per request for everything (server + PostgreSQL + load generator); it used ${(v.result.serverCpuUsPerRequest ?? 0) + (v.result.storeCpuUsPerRequest ?? 0) + v.result.loadCpuUsPerRequest}.`);
-  }
+  const budgets = verdicts
+    .filter((x) => x.target)
+    .map((v) => {
+      const needed = v.floor.rps / TARGETS[v.target!].maxFloorRatio;
+      const budgetUs = Math.round((cpus().length * 1e6) / needed);
+      const usedUs = (v.result.serverCpuUsPerRequest ?? 0) + (v.result.storeCpuUsPerRequest ?? 0) + v.result.loadCpuUsPerRequest;
+      // What any implementation pays before its own work: the bare HTTP exchange (the floor's server
+      // and load generator) and the least it must ask of its store (store-minimum.ts).
+      const minimum = minimums[v.store as 'sqlite' | 'postgres']?.[v.target!];
+      const httpUs = (v.floor.serverCpuUsPerRequest ?? 0) + v.floor.loadCpuUsPerRequest;
+      const storeUs = minimum ? minimum.clientCpuUs + minimum.storeCpuUs : 0;
+      const leftUs = budgetUs - httpUs - storeUs;
+      console.log(
+        `${v.scenario} on ${v.store}: 3× its floor is ${Math.round(needed)} req/s, on ${cpus().length} cores ${budgetUs} µs of CPU per request for everything (server + PostgreSQL + load generator); it used ${usedUs}.` +
+          (minimum
+            ? `\n  Unavoidable: the bare HTTP exchange ${httpUs} µs (floor server ${v.floor.serverCpuUsPerRequest} + load ${v.floor.loadCpuUsPerRequest}) + the store's minimum ${storeUs} µs` +
+              ` (${minimum.clientCpuUs} in the client${v.store === 'postgres' ? ` + ${minimum.storeCpuUs} in PostgreSQL` : ''}) = ${httpUs + storeUs} µs,` +
+              ` leaving ${leftUs} µs for the API's own work: signature, parameters, validation, the rest of the transaction and the answer (this server's: ${usedUs - httpUs - storeUs} µs).` +
+              (leftUs <= 0 ? ' Nothing keeping its state in this store can reach 3× of this floor on this machine.' : '')
+            : ''),
+      );
+      return { scenario: v.scenario, store: v.store, budgetUs, usedUs, httpUs, storeMinimumUs: storeUs, leftUs };
+    });
+  for (const [store, m] of Object.entries(minimums))
+    console.log(
+      `The store's minimum on ${store} (bench/store-minimum.ts; a create's three durable rows, a describe's read of one row by id): ` +
+        `create ${m.create.perSecond}/s, ${m.create.clientCpuUs} µs client${store === 'postgres' ? ` + ${m.create.storeCpuUs} µs PostgreSQL` : ''}; ` +
+        `describe ${m.describe.perSecond}/s, ${m.describe.clientCpuUs} µs client${store === 'postgres' ? ` + ${m.describe.storeCpuUs} µs PostgreSQL` : ''}.`,
+    );
   if (pgWriteFloor)
     console.log(`PostgreSQL alone (pgbench, one prepared autocommitted INSERT of a 1.5 kB row, ${CONNECTIONS} clients): ${pgWriteFloor.tps} tx/s, ${pgWriteFloor.storeCpuUsPerTransaction} µs of PostgreSQL's CPU per transaction.`);
   for (const [store, lines] of Object.entries(profiles)) console.log(`\nCPU profile of eci server (${store}), self time:\n  ${lines.join('\n  ')}`);
@@ -466,6 +490,8 @@ async function main(): Promise<void> {
     workers: WORKERS,
     targets: TARGETS,
     pgWriteFloor: pgWriteFloor ?? null,
+    storeMinimums: minimums,
+    budgets,
     scenarios: verdicts.map((v) => ({ scenario: v.scenario, store: v.store, workers: WORKERS[v.store as 'sqlite' | 'postgres'], target: v.target ?? null, pass: v.pass ?? null, floor: v.floor, floorRatio: Math.round(v.ratio * 100) / 100, errors: v.errors, ...v.result })),
     skipped,
     profiles,

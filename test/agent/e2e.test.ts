@@ -187,10 +187,15 @@ describe('host agent end to end', { skip: isRoot ? false : 'needs root (network 
 
     // RestartContainerGroup: Restarting, then Running again with a new process and RestartCount 1.
     await eci.restartContainerGroup(new $Eci.RestartContainerGroupRequest({ regionId: REGION, containerGroupId: id }));
+    // What the wait saw last goes into its failure (this wait timed out once in CI, unexplained).
+    let lastSeen: unknown;
     const restarted = await until('Running after the restart', async () => {
       const g = await describeGroup(id);
+      lastSeen = g && { status: g.status, containers: g.containers?.map((x) => ({ current: x.currentState, restartCount: x.restartCount })), events: g.events?.slice(-8).map((e) => `${e.reason}: ${e.message}`) };
       return g?.status === 'Running' && g.containers![0].restartCount === 1 ? g : undefined;
-    }, 20_000);
+    }, 20_000).catch((e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; last seen: ${JSON.stringify(lastSeen)}`);
+    });
     assert.equal(restarted.containers![0].previousState?.state, 'Terminated');
     const newState = await runcState(runcContainerId(id, 'app'));
     assert.equal(newState.status, 'running');
